@@ -1,0 +1,19 @@
+#!/bin/sh
+# First thing in every build container, before the installer named by $1 runs:
+# - make the CA bundle the installer's TLS uses: the image's own roots plus the user's extra CA
+#   (uploaded as /fclayer/ca.crt, never into /opt), so public and intercepted TLS both verify;
+# - move aside whatever the base image keeps in /opt: the layer is only what this build installs.
+set -eu
+if [ -f /fclayer/ca.crt ]; then
+  for roots in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+    if [ -f "$roots" ]; then cat "$roots"; fi
+  done >/fclayer/ca-bundle.crt
+  cat /fclayer/ca.crt >>/fclayer/ca-bundle.crt
+fi
+if [ -d /opt ] && [ -n "$(ls -A /opt 2>/dev/null)" ]; then
+  echo "fclayer: moving the base image's /opt aside (it is not part of the layer)"
+  mkdir -p /var/tmp/fclayer-base-opt
+  mv /opt/* /opt/.[!.]* /var/tmp/fclayer-base-opt/ 2>/dev/null || true
+fi
+mkdir -p /opt
+exec sh "/fclayer/install/$1.sh"

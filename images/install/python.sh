@@ -1,0 +1,36 @@
+#!/bin/sh
+# Install the project's requirements into /opt/python for an FC Python runtime.
+# Runs inside the build container; fclayer uploads this script with the project and sets:
+#   FCLAYER_PYTHON        interpreter, e.g. python3.9
+#   FCLAYER_REQUIREMENTS  requirements file, relative to the project
+#   FCLAYER_GLIBC         the runtime's glibc, e.g. 2.24 (caps manylinux wheels, see _manylinux.py)
+#   FCLAYER_ARCH          the runtime's machine, e.g. x86_64
+set -eu
+py=$FCLAYER_PYTHON
+out=/opt/python
+
+if ! command -v "$py" >/dev/null 2>&1; then
+  echo "fclayer: $py is not in the build image" >&2
+  exit 127
+fi
+if ! "$py" -m pip --version >/dev/null 2>&1; then
+  echo "fclayer: pip is not installed for $py in the build image" >&2
+  exit 127
+fi
+
+# The layer's folder must start empty: anything the base image left in /opt is not the layer's.
+mkdir -p "$out"
+
+# PEP 600: pip asks _manylinux.manylinux_compatible() before it takes a manylinux wheel. Ours says
+# no to wheels built for a newer glibc than the runtime's, so pip picks one the runtime can load.
+export PYTHONPATH=/fclayer/hooks
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore PIP_PROGRESS_BAR=off
+
+echo "fclayer: $("$py" --version 2>&1), $("$py" -m pip --version | cut -d' ' -f1-2), glibc cap $FCLAYER_GLIBC"
+cd /fclayer/src
+# --no-compile: no .pyc in the layer. Byte-code embeds timestamps (so two builds would differ),
+#   is specific to the build interpreter's patch level, and FC's /opt is read-only, so Python
+#   compiles in memory on import either way.
+# --prefer-binary: take the newest version that has a wheel for the runtime rather than compiling
+#   a newer sdist; only requirements with no usable wheel at all are built from source.
+exec "$py" -m pip install --no-compile --prefer-binary --target "$out" -r "$FCLAYER_REQUIREMENTS"

@@ -1,0 +1,108 @@
+//! Command-line arguments. The doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    the build failed (installer error, layer rejected by a check, timeout)
+  2    bad input (arguments, project files, paths); nothing was built
+  3    no Docker engine answered, or it stopped mid-run
+  130  interrupted (Ctrl-C or SIGTERM); everything the run created was removed";
+
+/// Build Alibaba Cloud Function Compute layer ZIPs in the runtime's own Debian, through the
+/// Docker API: reproducible bytes, checked before upload.
+#[derive(Debug, Parser)]
+#[command(name = "fclayer", version, after_help = EXIT_CODES, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub global: Global,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct Global {
+    /// Show the build container's output as it runs.
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
+
+    /// Print errors only.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build a layer ZIP from a project (requirements.txt) in a build container.
+    Build(BuildArgs),
+    /// Pack a directory into a layer ZIP the same way a build does (its contents become /opt).
+    Pack(PackArgs),
+    /// List the FC runtimes, their Debian release, glibc and build image.
+    Runtimes(RuntimesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Project directory holding requirements.txt.
+    #[arg(default_value = ".")]
+    pub project: PathBuf,
+
+    /// FC runtime to build for (see `fclayer runtimes`). Default: the project file's, else
+    /// python3.10 for a requirements.txt.
+    #[arg(short, long)]
+    pub runtime: Option<String>,
+
+    /// Where to write the layer ZIP.
+    #[arg(short, long, default_value = "layer.zip")]
+    pub output: PathBuf,
+
+    /// Base image for the build image instead of FC's official one (e.g. a local debian:11).
+    #[arg(long, env = "FCLAYER_BASE_IMAGE")]
+    pub base_image: Option<String>,
+
+    /// Extra CA certificates (PEM) for the installer's HTTPS, e.g. a corporate proxy's.
+    /// SSL_CERT_FILE is used when set. Never copied into the layer.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Stop the installer after this many seconds.
+    #[arg(long, default_value_t = 1800, value_name = "SECS")]
+    pub timeout: u64,
+
+    /// Largest ZIP to accept, in bytes (FC's limit is 500 MB).
+    #[arg(long, default_value_t = crate::layer::DEFAULT_MAX_SIZE, value_name = "BYTES")]
+    pub max_size: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// Directory whose contents become the layer's root (/opt), e.g. one holding python/.
+    pub dir: PathBuf,
+
+    /// Where to write the layer ZIP.
+    #[arg(short, long, default_value = "layer.zip")]
+    pub output: PathBuf,
+
+    /// Largest ZIP to accept, in bytes (FC's limit is 500 MB).
+    #[arg(long, default_value_t = crate::layer::DEFAULT_MAX_SIZE, value_name = "BYTES")]
+    pub max_size: u64,
+
+    /// Compression threads (default: all cores). The bytes written do not depend on it.
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RuntimesArgs {
+    /// Print the table as JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,191 @@
+//! One function per command: parse-level arguments in, an operation called, output printed.
+//! Long-running commands race their work against SIGINT/SIGTERM; whichever way they end, the
+//! run's containers and temporary files are removed before the process exits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use crate::cli::{Cli, Command, PackArgs, RuntimesArgs};
+use crate::console::Console;
+use crate::docker::{Cleanup, Engine};
+use crate::error::{Error, Result};
+use crate::layer::{self, pack::PackOptions};
+use crate::plan::BuildPlan;
+use crate::runtime::{Kind, RUNTIMES};
+
+pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
+    match cli.command {
+        Command::Runtimes(args) => runtimes(&args),
+        Command::Pack(args) => pack(args, console).await,
+        Command::Build(args) => build(args, console).await,
+    }
+}
+
+/// SIGINT and SIGTERM, registered once at the start of a command so none is missed.
+struct Signals {
+    int: Signal,
+    term: Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals> {
+        let make =
+            |kind| signal(kind).map_err(|e| Error::build(format!("cannot watch for signals: {e}")));
+        Ok(Signals {
+            int: make(SignalKind::interrupt())?,
+            term: make(SignalKind::terminate())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.int.recv() => "SIGINT (Ctrl-C)",
+            _ = self.term.recv() => "SIGTERM",
+        }
+    }
+}
+
+async fn build(args: crate::cli::BuildArgs, console: &Console) -> Result<()> {
+    let mut signals = Signals::new()?;
+    let plan = BuildPlan::new(&args)?;
+    let cleanup = Arc::new(Cleanup::new());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let engine = tokio::select! {
+        r = Engine::connect(Arc::clone(&cleanup)) => r?,
+        s = signals.recv() => return Err(Error::interrupted(s)),
+    };
+    let result = tokio::select! {
+        r = crate::build::build(&plan, &engine, console, Arc::clone(&cancel)) => r,
+        s = signals.recv() => {
+            cancel.store(true, Ordering::Relaxed);
+            Err(Error::interrupted(s))
+        }
+    };
+    finish_run(&engine, console, result).await.map(|_| ())
+}
+
+/// Remove what the run created, whatever the result, and report cleanup problems.
+async fn finish_run<T>(engine: &Engine, console: &Console, result: Result<T>) -> Result<T> {
+    layer::remove_temporaries();
+    let cleanup = engine.cleanup().run(engine);
+    match tokio::time::timeout(std::time::Duration::from_secs(60), cleanup).await {
+        Ok((_, errors)) if errors.is_empty() => {}
+        Ok((_, errors)) => {
+            for e in errors {
+                console.warn(format!("could not remove {e}; `fclayer gc` will"));
+            }
+        }
+        Err(_) => {
+            console.warn("cleanup did not finish within 60 s; `fclayer gc` removes what is left")
+        }
+    }
+    result
+}
+
+async fn pack(args: PackArgs, console: &Console) -> Result<()> {
+    let mut signals = Signals::new()?;
+    let started = Instant::now();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut opts = PackOptions {
+        cancel: Some(Arc::clone(&cancel)),
+        ..PackOptions::default()
+    };
+    if let Some(j) = args.jobs {
+        opts.threads = j.max(1);
+    }
+    let step = console.step("Packing", args.dir.display());
+    let (dir, out, max) = (args.dir.clone(), args.output.clone(), args.max_size);
+    let work = tokio::task::spawn_blocking(move || layer::pack_dir(&dir, &out, opts, max));
+    let info = tokio::select! {
+        r = work => r.map_err(|e| Error::build(format!("packing stopped: {e}")))?,
+        s = signals.recv() => {
+            cancel.store(true, Ordering::Relaxed);
+            layer::remove_temporaries();
+            return Err(Error::interrupted(s));
+        }
+    };
+    layer::remove_temporaries();
+    let info = info?;
+    step.done(format!("{} files", info.files));
+    crate::build::summary(console, &info, started);
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info).expect("layer info serialises")
+        );
+    }
+    Ok(())
+}
+
+fn runtimes(args: &RuntimesArgs) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct Row {
+        name: &'static str,
+        debian: u32,
+        codename: &'static str,
+        glibc: String,
+        arch: &'static str,
+        language: String,
+        custom: bool,
+        layer_paths: Vec<String>,
+        fc_build_image: &'static str,
+        fc_run_image: &'static str,
+        dockerfile: String,
+    }
+    let rows: Vec<Row> = RUNTIMES
+        .iter()
+        .map(|rt| {
+            let (a, b) = rt.debian.glibc();
+            Row {
+                name: rt.name,
+                debian: rt.debian.number(),
+                codename: rt.debian.codename(),
+                glibc: format!("{a}.{b}"),
+                arch: rt.arch(),
+                language: rt
+                    .python
+                    .map_or_else(String::new, |v| format!("Python {v}")),
+                custom: rt.custom,
+                layer_paths: Kind::ALL
+                    .iter()
+                    .filter(|k| rt.supports(**k))
+                    .map(|k| format!("{}/", k.layer_dir()))
+                    .collect(),
+                fc_build_image: rt.fc_build_image,
+                fc_run_image: rt.fc_run_image,
+                dockerfile: format!("images/{}/Dockerfile", rt.dockerfile_dir()),
+            }
+        })
+        .collect();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rows).expect("rows serialise")
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<14} {:<6} {:<7} {:<12} {:<12} BUILD IMAGE (FC official; --base-image overrides)",
+        "RUNTIME", "DEBIAN", "GLIBC", "ARCH", "LANGUAGE", "LAYER PATHS"
+    );
+    for r in &rows {
+        println!(
+            "{:<16} {:<14} {:<6} {:<7} {:<12} {:<12} {}",
+            r.name,
+            format!("{} ({})", r.debian, r.codename),
+            r.glibc,
+            r.arch,
+            r.language,
+            r.layer_paths.join(" "),
+            r.fc_build_image
+        );
+    }
+    println!();
+    println!(
+        "Custom runtimes add no language paths: set PYTHONPATH=/opt/python (and LD_LIBRARY_PATH=/opt/lib) yourself."
+    );
+    Ok(())
+}

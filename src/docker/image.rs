@@ -1,0 +1,277 @@
+//! Build images: find or pull the base, build the runtime's Dockerfile on it through the API,
+//! and reuse the result when it exists. The image is tagged by a hash of everything that makes it
+//! (Dockerfile and scripts, base image ID, platform), so a changed recipe or base builds anew and
+//! an unchanged one is never rebuilt.
+
+use std::collections::{HashMap, VecDeque};
+
+use bollard::models::ImageInspect;
+use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+
+use super::{Engine, LABEL, is_not_found, normalize_arch, short};
+use crate::console::Console;
+use crate::error::{Error, Result};
+use crate::images::Context;
+
+/// A build image ready to run.
+#[derive(Clone, Debug)]
+pub struct BuildImage {
+    pub tag: String,
+    pub id: String,
+    pub base: String,
+    /// True when this run built it (false: reused).
+    pub built: bool,
+}
+
+/// Build-args Docker treats as predefined: passed to RUN steps, never recorded in the history.
+const PROXY_ARGS: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "FTP_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "ftp_proxy",
+    "no_proxy",
+    "all_proxy",
+];
+
+impl Engine {
+    /// Inspect an image; `None` if the engine does not have it.
+    pub async fn image(&self, name: &str) -> Result<Option<ImageInspect>> {
+        match self.docker.inspect_image(name).await {
+            Ok(i) => Ok(Some(i)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.lost(&e)),
+        }
+    }
+
+    /// Make sure `name` is present for `platform`, pulling it if needed.
+    pub async fn ensure_base(
+        &self,
+        name: &str,
+        platform: &str,
+        console: &Console,
+    ) -> Result<ImageInspect> {
+        if let Some(found) = self.image(name).await? {
+            check_platform(name, &found, platform)?;
+            return Ok(found);
+        }
+        let step = console.step("Pulling", format!("{name} ({platform})"));
+        let opts = CreateImageOptions {
+            from_image: Some(name.to_string()),
+            platform: platform.to_string(),
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            if let Err(e) = item {
+                return Err(Error::input(format!(
+                    "base image {name} is not on this engine and cannot be pulled: {}",
+                    short(&e)
+                ))
+                .with_hint(format!(
+                    "pull it where a registry is reachable and move it here (`docker save {name} | docker load`), \
+                     or give a local image with --base-image (scripts/base-images.sh makes Debian ones with debootstrap)"
+                )));
+            }
+        }
+        step.done("pulled");
+        let found = self.image(name).await?.ok_or_else(|| {
+            Error::engine(format!("{name} was pulled but the engine cannot find it"))
+        })?;
+        check_platform(name, &found, platform)?;
+        Ok(found)
+    }
+
+    /// Find or build the image made from `context` on `base` for `platform`.
+    pub async fn ensure_build_image(
+        &self,
+        repo: &str,
+        context: Context,
+        base: &str,
+        platform: &str,
+        console: &Console,
+    ) -> Result<BuildImage> {
+        let base_image = self.ensure_base(base, platform, console).await?;
+        let base_id = base_image.id.unwrap_or_default();
+        let mut key = Sha256::new();
+        for part in [context.hash.as_str(), base, &base_id, platform] {
+            key.update(part.as_bytes());
+            key.update([0]);
+        }
+        let tag = format!("{repo}:{}", &hex::encode(key.finalize())[..16]);
+
+        if let Some(found) = self.image(&tag).await? {
+            console.status("Reusing", format!("build image {tag}"));
+            return Ok(BuildImage {
+                tag,
+                id: found.id.unwrap_or_default(),
+                base: base.to_string(),
+                built: false,
+            });
+        }
+
+        // Another fclayer process may be building the same image: wait for it, then reuse.
+        let _lock = crate::paths::lock(&format!("image-{}", tag.replace(['/', ':'], "_"))).await;
+        if let Some(found) = self.image(&tag).await? {
+            console.status("Reusing", format!("build image {tag}"));
+            return Ok(BuildImage {
+                tag,
+                id: found.id.unwrap_or_default(),
+                base: base.to_string(),
+                built: false,
+            });
+        }
+        self.build(&tag, context, base, platform, console).await?;
+        let found = self.image(&tag).await?.ok_or_else(|| {
+            Error::engine(format!("{tag} was built but the engine cannot find it"))
+        })?;
+        check_platform(&tag, &found, platform)?;
+        Ok(BuildImage {
+            tag,
+            id: found.id.unwrap_or_default(),
+            base: base.to_string(),
+            built: true,
+        })
+    }
+
+    async fn build(
+        &self,
+        tag: &str,
+        context: Context,
+        base: &str,
+        platform: &str,
+        console: &Console,
+    ) -> Result<()> {
+        let step = console.step("Building", format!("image {tag} on {base}"));
+        let mut buildargs: HashMap<String, String> =
+            HashMap::from([("BASE_IMAGE".to_string(), base.to_string())]);
+        for name in PROXY_ARGS {
+            if let Ok(v) = std::env::var(name) {
+                buildargs.insert(name.to_string(), v);
+            }
+        }
+        let mut labels =
+            HashMap::from([(LABEL.to_string(), env!("CARGO_PKG_VERSION").to_string())]);
+        labels.insert("fclayer.base".to_string(), base.to_string());
+        let opts = BuildImageOptions {
+            dockerfile: "Dockerfile".to_string(),
+            t: Some(tag.to_string()),
+            rm: true,
+            forcerm: true,
+            buildargs: Some(buildargs),
+            labels: Some(labels),
+            platform: platform.to_string(),
+            ..Default::default()
+        };
+        let mut stream =
+            self.docker
+                .build_image(opts, None, Some(bollard::body_full(context.tar.into())));
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut current_step = String::new();
+        let mut failure: Option<String> = None;
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(detail) = info.error_detail {
+                        failure = Some(detail.message.unwrap_or_default());
+                        break;
+                    }
+                    if let Some(text) = info.stream {
+                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                            if line.starts_with("Step ") {
+                                current_step = line.to_string();
+                                step.update(format!("image {tag}: {}", step_counter(line)));
+                            }
+                            console.container_line(line);
+                            push_tail(&mut tail, line);
+                        }
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    failure = Some(error);
+                    break;
+                }
+                Err(e) => return Err(self.lost(&e)),
+            }
+        }
+        if let Some(message) = failure {
+            drop(step);
+            let at = if current_step.is_empty() {
+                String::new()
+            } else {
+                format!(" at {}", current_step)
+            };
+            return Err(Error::build(format!(
+                "building image {tag} failed{at}: {}",
+                message.trim()
+            ))
+            .with_details(
+                std::iter::once("last lines of the image build:".to_string())
+                    .chain(tail.into_iter().map(|l| format!("| {l}"))),
+            )
+            .with_hint(format!(
+                "the base image {base} may lack what the build image needs (apt sources, network); \
+                 `fclayer runtimes` lists each runtime's Dockerfile under images/"
+            )));
+        }
+        step.done("built");
+        Ok(())
+    }
+}
+
+/// "Step 2/4 : RUN ..." → "step 2/4".
+fn step_counter(line: &str) -> String {
+    line.split_whitespace()
+        .nth(1)
+        .map_or_else(String::new, |n| format!("step {n}"))
+}
+
+pub(crate) fn push_tail(tail: &mut VecDeque<String>, line: &str) {
+    const KEEP: usize = 25;
+    if tail.len() == KEEP {
+        tail.pop_front();
+    }
+    tail.push_back(line.to_string());
+}
+
+/// Refuse an image recorded for another platform than the one asked for.
+fn check_platform(name: &str, image: &ImageInspect, platform: &str) -> Result<()> {
+    let want_arch = platform.split('/').nth(1).unwrap_or("amd64");
+    let arch = image.architecture.as_deref().unwrap_or("");
+    let os = image.os.as_deref().unwrap_or("linux");
+    if os != "linux" || normalize_arch(arch) != want_arch {
+        return Err(Error::input(format!(
+            "image {name} is {os}/{arch}, but this build targets {platform}"
+        ))
+        .with_hint(format!(
+            "use a {platform} image (docker pull --platform {platform} ...)"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_counter_reads_docker_step_lines() {
+        assert_eq!(step_counter("Step 2/4 : RUN sh x"), "step 2/4");
+    }
+
+    #[test]
+    fn platform_mismatch_is_refused() {
+        let img = ImageInspect {
+            architecture: Some("arm64".into()),
+            os: Some("linux".into()),
+            ..Default::default()
+        };
+        assert!(check_platform("x", &img, "linux/amd64").is_err());
+        assert!(check_platform("x", &img, "linux/arm64").is_ok());
+    }
+}

@@ -1,0 +1,156 @@
+//! The only code that talks to the Docker engine. Methods are named for what fclayer needs:
+//! make sure a build image exists, run a container to completion, stream a path out of it.
+//!
+//! 1. `Engine::connect` reads DOCKER_HOST the way the Docker CLI does, negotiates the API version
+//!    (Engine 20.10 speaks 1.41) and says how to start an engine when none answers.
+//! 2. Everything crosses into and out of containers through the archive API (PUT/GET
+//!    `/containers/{id}/archive`): no bind mounts, so outputs belong to the calling user and a
+//!    remote engine works the same as a local one.
+//! 3. Every container fclayer creates carries the labels below and is registered with the run's
+//!    [`Cleanup`], which removes it on success, failure and Ctrl-C; `fclayer gc` finds leftovers
+//!    of killed runs by label.
+
+pub mod cleanup;
+pub mod image;
+pub mod run;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+
+pub use cleanup::Cleanup;
+
+use crate::error::{Error, Result};
+
+/// Label on everything fclayer creates; its value is fclayer's version.
+pub const LABEL: &str = "fclayer";
+/// Label naming the run (process) that created a container.
+pub const LABEL_RUN: &str = "fclayer.run";
+
+/// A connection to one Docker engine, and the cleanup registry of this run.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) docker: Docker,
+    host: String,
+    cleanup: Arc<Cleanup>,
+}
+
+impl Engine {
+    /// Connect to the engine DOCKER_HOST names (default: the local socket) and check it answers.
+    pub async fn connect(cleanup: Arc<Cleanup>) -> Result<Engine> {
+        let host = std::env::var("DOCKER_HOST")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
+        let docker = Docker::connect_with_defaults().map_err(|e| {
+            Error::input(format!("cannot use DOCKER_HOST={host}: {e}"))
+                .with_hint("DOCKER_HOST takes unix://PATH, tcp://HOST:PORT or https://HOST:PORT")
+        })?;
+        // Requests such as waiting for a container last as long as the build; fclayer applies
+        // its own --timeout, so the client's must not cut them off first.
+        let docker = docker.with_timeout(Duration::from_secs(24 * 3600));
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable_engine(&host, &e))?;
+        docker
+            .ping()
+            .await
+            .map_err(|e| unreachable_engine(&host, &e))?;
+        Ok(Engine {
+            docker,
+            host,
+            cleanup,
+        })
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn cleanup(&self) -> &Arc<Cleanup> {
+        &self.cleanup
+    }
+
+    /// The labels every container of this run carries.
+    pub(crate) fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL.to_string(), env!("CARGO_PKG_VERSION").to_string()),
+            (LABEL_RUN.to_string(), self.cleanup.run_id().to_string()),
+        ])
+    }
+
+    /// The engine's own platform, e.g. `linux/amd64`.
+    pub async fn native_platform(&self) -> Result<String> {
+        let v = self.docker.version().await.map_err(|e| self.lost(&e))?;
+        let os = v.os.unwrap_or_else(|| "linux".into());
+        let arch = v.arch.unwrap_or_else(|| "amd64".into());
+        Ok(format!("{os}/{}", normalize_arch(&arch)))
+    }
+
+    /// An error for a request that failed in a way that means the engine went away.
+    pub(crate) fn lost(&self, e: &bollard::errors::Error) -> Error {
+        Error::engine(format!(
+            "the Docker engine at {} stopped answering: {}",
+            self.host,
+            short(e)
+        ))
+        .with_hint(
+            "check that the engine is still running (`docker info`), then run the build again",
+        )
+    }
+}
+
+/// Map Go/Docker architecture spellings to the platform's: x86_64 → amd64, aarch64 → arm64.
+pub fn normalize_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn unreachable_engine(host: &str, e: &bollard::errors::Error) -> Error {
+    Error::engine(format!(
+        "cannot reach a Docker engine at {host}: {}",
+        short(e)
+    ))
+    .with_hint(
+        "start one (`sudo systemctl start docker`, or `sudo dockerd &`; Docker Desktop: open it), \
+         or point DOCKER_HOST at a running engine",
+    )
+}
+
+/// bollard's error text without the request plumbing.
+pub(crate) fn short(e: &bollard::errors::Error) -> String {
+    use bollard::errors::Error as E;
+    match e {
+        E::DockerResponseServerError { message, .. } => message.trim().to_string(),
+        E::DockerStreamError { error } => error.trim().to_string(),
+        other => {
+            let mut s = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(inner) = src {
+                let t = inner.to_string();
+                if !s.contains(&t) {
+                    s = format!("{s}: {t}");
+                }
+                src = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// Whether a bollard error is a 404 (no such image/container).
+pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}

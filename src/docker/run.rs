@@ -1,0 +1,287 @@
+//! Running a build container to completion: create it (labelled, for an explicit platform),
+//! upload its inputs through the archive API, start it, follow its log, wait for it within the
+//! timeout, then stream a path back out as a tar.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, LogsOptions,
+    UploadToContainerOptions,
+};
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+
+use super::image::push_tail;
+use super::{Engine, cleanup, is_not_found, short};
+use crate::console::Console;
+use crate::error::{Error, Result};
+
+/// What a build container runs.
+#[derive(Clone, Debug, Default)]
+pub struct RunSpec {
+    pub image: String,
+    pub platform: String,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    /// No network at all (smoke tests).
+    pub network_disabled: bool,
+}
+
+/// How a container ended.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: i64,
+    /// The last lines of its output, secrets masked.
+    pub tail: Vec<String>,
+}
+
+impl Exit {
+    /// "exit code 1", or "killed by SIGKILL (exit 137)" for codes above 128.
+    pub fn describe(&self) -> String {
+        describe_code(self.code)
+    }
+}
+
+pub fn describe_code(code: i64) -> String {
+    if code > 128 && code < 160 {
+        let sig = code - 128;
+        let name = match sig {
+            4 => "SIGILL",
+            6 => "SIGABRT",
+            9 => "SIGKILL",
+            11 => "SIGSEGV",
+            15 => "SIGTERM",
+            _ => "a signal",
+        };
+        format!("killed by {name} (exit {code})")
+    } else {
+        format!("exit code {code}")
+    }
+}
+
+/// A container this run created. Removed by `remove()` or, failing that, by the run's cleanup.
+pub struct Container {
+    engine: Engine,
+    pub id: String,
+}
+
+impl Engine {
+    pub async fn create_container(&self, spec: &RunSpec) -> Result<Container> {
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.cmd.clone()),
+            env: Some(spec.env.clone()),
+            working_dir: spec.workdir.clone(),
+            labels: Some(self.labels()),
+            network_disabled: spec.network_disabled.then_some(true),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            host_config: Some(HostConfig {
+                network_mode: spec.network_disabled.then(|| "none".to_string()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptions {
+            name: None,
+            platform: spec.platform.clone(),
+        };
+        let created = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(|e| match e {
+                bollard::errors::Error::DockerResponseServerError { status_code, .. }
+                    if status_code < 500 =>
+                {
+                    Error::build(format!(
+                        "cannot create a container from {}: {}",
+                        spec.image,
+                        short(&e)
+                    ))
+                }
+                other => self.lost(&other),
+            })?;
+        self.cleanup().add_container(&created.id);
+        Ok(Container {
+            engine: self.clone(),
+            id: created.id,
+        })
+    }
+}
+
+impl Container {
+    pub fn short_id(&self) -> &str {
+        &self.id[..self.id.len().min(12)]
+    }
+
+    /// Unpack a tar archive at `path` inside the (created, not yet started) container.
+    pub async fn upload(&self, path: &str, tar: Vec<u8>) -> Result<()> {
+        let opts = UploadToContainerOptions {
+            path: path.to_string(),
+            ..Default::default()
+        };
+        self.engine
+            .docker
+            .upload_to_container(&self.id, Some(opts), bollard::body_full(Bytes::from(tar)))
+            .await
+            .map_err(|e| {
+                self.engine
+                    .lost(&e)
+                    .context("copying the inputs into the build container")
+            })
+    }
+
+    /// Start the container, follow its output and wait for it to exit, at most `timeout`.
+    /// `mask` lists strings (credentials) never to print.
+    pub async fn run(&self, timeout: Duration, console: &Console, mask: &[String]) -> Result<Exit> {
+        let docker = &self.engine.docker;
+        docker
+            .start_container(&self.id, None)
+            .await
+            .map_err(|e| self.engine.lost(&e).context("starting the build container"))?;
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let work = {
+            let tail = Arc::clone(&tail);
+            async move {
+                let opts = LogsOptions {
+                    follow: true,
+                    stdout: true,
+                    stderr: true,
+                    ..Default::default()
+                };
+                let mut logs = docker.logs(&self.id, Some(opts));
+                let mut partial = String::new();
+                while let Some(chunk) = logs.next().await {
+                    let chunk = chunk.map_err(|e| self.engine.lost(&e))?;
+                    partial.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+                    while let Some(i) = partial.find('\n') {
+                        let line: String = partial.drain(..=i).collect();
+                        let line = mask_secrets(line.trim_end(), mask);
+                        console.container_line(&line);
+                        push_tail(&mut tail.lock().expect("tail lock"), &line);
+                    }
+                }
+                if !partial.trim().is_empty() {
+                    let line = mask_secrets(partial.trim_end(), mask);
+                    console.container_line(&line);
+                    push_tail(&mut tail.lock().expect("tail lock"), &line);
+                }
+                let mut wait = docker.wait_container(&self.id, None);
+                let code = match wait.next().await {
+                    Some(Ok(r)) => r.status_code,
+                    Some(Err(bollard::errors::Error::DockerContainerWaitError {
+                        code, ..
+                    })) => code,
+                    Some(Err(e)) => return Err(self.engine.lost(&e)),
+                    None => {
+                        return Err(Error::engine(
+                            "the engine ended the wait without an exit code",
+                        ));
+                    }
+                };
+                Ok(code)
+            }
+        };
+        let result = tokio::time::timeout(timeout, work).await;
+        let tail: Vec<String> = tail.lock().expect("tail lock").iter().cloned().collect();
+        match result {
+            Ok(Ok(code)) => Ok(Exit { code, tail }),
+            Ok(Err(e)) => Err(e.with_details(tail_details(&tail))),
+            Err(_) => {
+                let _ = docker
+                    .kill_container(
+                        &self.id,
+                        Some(KillContainerOptions {
+                            signal: "SIGKILL".into(),
+                        }),
+                    )
+                    .await;
+                Err(Error::build(format!(
+                    "the installer did not finish within {} s and was stopped",
+                    timeout.as_secs()
+                ))
+                .with_details(tail_details(&tail))
+                .with_hint("raise --timeout if the build is just slow; otherwise look for a step waiting on input or on the network"))
+            }
+        }
+    }
+
+    /// Stream `path` out of the container as a tar archive (whose root entry is the path's base
+    /// name). Errors surface as `io::Error`s on the stream.
+    pub fn export(&self, path: &str) -> impl Stream<Item = io::Result<Bytes>> + Send + use<> {
+        let opts = DownloadFromContainerOptions {
+            path: path.to_string(),
+        };
+        let path = path.to_string();
+        self.engine
+            .docker
+            .download_from_container(&self.id, Some(opts))
+            .map_err(move |e| {
+                if is_not_found(&e) {
+                    io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("{path} does not exist in the container"),
+                    )
+                } else {
+                    io::Error::other(short(&e))
+                }
+            })
+    }
+
+    /// Remove the container now (it is also in the run's cleanup, which then has nothing to do).
+    pub async fn remove(self) -> Result<()> {
+        cleanup::remove_container(&self.engine, &self.id)
+            .await
+            .map_err(|e| {
+                Error::engine(format!("cannot remove container {}: {e}", self.short_id()))
+            })?;
+        self.engine.cleanup().forget_container(&self.id);
+        Ok(())
+    }
+}
+
+/// The log tail as error details.
+pub fn tail_details(tail: &[String]) -> Vec<String> {
+    if tail.is_empty() {
+        return Vec::new();
+    }
+    std::iter::once("last lines of the build log:".to_string())
+        .chain(tail.iter().map(|l| format!("| {l}")))
+        .collect()
+}
+
+/// Replace every secret in `line` with `****`.
+pub fn mask_secrets(line: &str, secrets: &[String]) -> String {
+    let mut out = line.to_string();
+    for s in secrets.iter().filter(|s| s.len() >= 3) {
+        out = out.replace(s.as_str(), "****");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_read_as_signals() {
+        assert_eq!(describe_code(1), "exit code 1");
+        assert_eq!(describe_code(137), "killed by SIGKILL (exit 137)");
+        assert_eq!(describe_code(139), "killed by SIGSEGV (exit 139)");
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        let s = vec!["s3cret-token".to_string(), "ab".to_string()];
+        assert_eq!(
+            mask_secrets("GET https://u:s3cret-token@idx/simple ab", &s),
+            "GET https://u:****@idx/simple ab"
+        );
+    }
+}

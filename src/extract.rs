@@ -1,0 +1,269 @@
+//! Rules for what may enter a layer. Whatever comes out of a container (or a directory given to
+//! `fclayer pack`) is untrusted: names are checked before anything is written, and links are
+//! resolved against the whole tree once it is known.
+//!
+//! A layer path is relative to the layer root (`/opt` once deployed), `/`-separated, UTF-8, with
+//! no empty, `.` or `..` components and no control characters.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+/// Where FC unpacks every layer; absolute link targets must stay below it.
+pub const LAYER_MOUNT: &str = "/opt";
+
+/// Validate a raw entry name (as bytes from a tar header or a directory walk) into a layer path.
+/// `strip` is a leading directory to remove (`opt` for a container's `/opt` archive); a name equal
+/// to `strip` itself yields `None` (the root has no entry of its own).
+pub fn layer_path(raw: &[u8], strip: Option<&str>) -> Result<Option<String>> {
+    let shown = String::from_utf8_lossy(raw).into_owned();
+    let name = std::str::from_utf8(raw).map_err(|_| reject(&shown, "name is not valid UTF-8"))?;
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(reject(
+            &shown.escape_debug().to_string(),
+            &format!("name contains the control character {:?}", c),
+        ));
+    }
+    if name.starts_with('/') {
+        return Err(reject(name, "absolute path"));
+    }
+    let mut parts = Vec::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => continue,
+            ".." => return Err(reject(name, "path contains `..`")),
+            p => parts.push(p),
+        }
+    }
+    if let Some(prefix) = strip {
+        match parts.first() {
+            Some(first) if *first == prefix => {
+                parts.remove(0);
+            }
+            _ => return Err(reject(name, &format!("entry is outside `{prefix}/`"))),
+        }
+    }
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(parts.join("/")))
+}
+
+fn reject(name: &str, why: &str) -> Error {
+    Error::build(format!("unsafe entry `{name}` in the layer: {why}")).with_hint(
+        "the installer produced a path a layer must not hold; fix the project or its build recipe",
+    )
+}
+
+/// The parent directory of a layer path (`""` for top-level entries).
+pub fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(p, _)| p)
+}
+
+/// Normalise a symlink target found at `link` to a relative target that stays inside the layer.
+/// Absolute targets below `/opt` are rewritten relative to the link, so the ZIP works wherever it
+/// is unpacked; anything that leaves the layer is an error. This is the lexical check; `check_links`
+/// repeats it through other links once the whole tree is known.
+pub fn link_target(link: &str, target: &str) -> Result<String> {
+    if target.is_empty() {
+        return Err(reject(link, "symlink with an empty target"));
+    }
+    if target.chars().any(|c| c.is_control()) {
+        return Err(reject(link, "symlink target contains a control character"));
+    }
+    if let Some(rest) = target.strip_prefix('/') {
+        let inside = rest
+            .strip_prefix(&LAYER_MOUNT[1..])
+            .filter(|r| r.is_empty() || r.starts_with('/'));
+        let Some(inside) = inside else {
+            return Err(reject(
+                link,
+                &format!("symlink points outside the layer, to `{target}`"),
+            ));
+        };
+        let dest = normalize(inside.trim_start_matches('/'))
+            .ok_or_else(|| reject(link, &format!("symlink target `{target}` leaves the layer")))?;
+        return Ok(relative(parent(link), &dest));
+    }
+    let joined = join(parent(link), target);
+    match normalize(&joined) {
+        Some(_) => Ok(target.to_string()),
+        None => Err(reject(
+            link,
+            &format!("symlink points outside the layer, to `{target}`"),
+        )),
+    }
+}
+
+fn join(dir: &str, rel: &str) -> String {
+    if dir.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{dir}/{rel}")
+    }
+}
+
+/// Resolve `.` and `..` lexically; `None` if the path climbs above the root.
+fn normalize(path: &str) -> Option<Vec<&str>> {
+    let mut out: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                out.pop()?;
+            }
+            p => out.push(p),
+        }
+    }
+    Some(out)
+}
+
+/// A relative path from directory `from` to `to` (both layer paths).
+fn relative(from: &str, to: &[&str]) -> String {
+    let from: Vec<&str> = from.split('/').filter(|p| !p.is_empty()).collect();
+    let common = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<&str> = vec![".."; from.len() - common];
+    parts.extend(&to[common..]);
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// Check every symlink of a finished tree by resolving its target through the other links, the
+/// way the kernel will once the layer is unpacked: a chain that leaves the layer, or loops, is an
+/// error. `links` maps link path to (relative) target.
+pub fn check_links(links: &HashMap<String, String>) -> Result<()> {
+    let mut names: Vec<&String> = links.keys().collect();
+    names.sort();
+    for link in names {
+        resolve(links, link).map_err(|why| reject(link, &why))?;
+    }
+    Ok(())
+}
+
+/// Follow `link` through the tree; return the final path or why it is unsafe.
+fn resolve(links: &HashMap<String, String>, link: &str) -> std::result::Result<String, String> {
+    // Components still to walk, in reverse so that pop() yields the next one.
+    let mut pending: Vec<String> = Vec::new();
+    let mut current: Vec<String> = link.split('/').map(str::to_string).collect::<Vec<_>>();
+    current.pop();
+    push_rev(&mut pending, &links[link]);
+    let mut hops = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "" | "." => {}
+            ".." => {
+                if current.pop().is_none() {
+                    return Err(format!(
+                        "symlink chain from `{link}` leaves the layer (target `{}`)",
+                        links[link]
+                    ));
+                }
+            }
+            p => {
+                current.push(p.to_string());
+                let here = current.join("/");
+                if let Some(target) = links.get(&here) {
+                    hops += 1;
+                    if hops > 40 {
+                        return Err("symlink loop".to_string());
+                    }
+                    current.pop();
+                    push_rev(&mut pending, target);
+                }
+            }
+        }
+    }
+    Ok(current.join("/"))
+}
+
+fn push_rev(pending: &mut Vec<String>, target: &str) {
+    for part in target.rsplit('/') {
+        pending.push(part.to_string());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(raw: &str) -> Option<String> {
+        layer_path(raw.as_bytes(), None).unwrap()
+    }
+
+    fn err(raw: &[u8]) -> String {
+        layer_path(raw, None).unwrap_err().message
+    }
+
+    #[test]
+    fn normal_names_pass_and_lose_dot_segments() {
+        assert_eq!(
+            ok("python/numpy/__init__.py").as_deref(),
+            Some("python/numpy/__init__.py")
+        );
+        assert_eq!(ok("./python/").as_deref(), Some("python"));
+        assert_eq!(ok("."), None);
+    }
+
+    #[test]
+    fn hostile_names_are_rejected_and_named() {
+        assert!(err(b"/etc/passwd").contains("absolute path"));
+        assert!(err(b"python/../../etc").contains("`..`"));
+        assert!(err(b"a\nb").contains("control character"));
+        assert!(err(b"python/\xff").contains("UTF-8"));
+    }
+
+    #[test]
+    fn strip_removes_the_exported_root() {
+        let p = layer_path(b"opt/python/x.py", Some("opt")).unwrap();
+        assert_eq!(p.as_deref(), Some("python/x.py"));
+        assert_eq!(layer_path(b"opt/", Some("opt")).unwrap(), None);
+        assert!(layer_path(b"etc/x", Some("opt")).is_err());
+    }
+
+    #[test]
+    fn link_targets_inside_pass_outside_fail() {
+        assert_eq!(
+            link_target("lib/libz.so", "libz.so.1").unwrap(),
+            "libz.so.1"
+        );
+        assert_eq!(link_target("lib/a/b", "../c").unwrap(), "../c");
+        assert!(link_target("lib/x", "../../etc/passwd").is_err());
+        assert!(link_target("x", "/etc/passwd").is_err());
+        assert!(link_target("x", "/optical").is_err());
+        assert_eq!(
+            link_target("bin/psql", "/opt/lib/psql").unwrap(),
+            "../lib/psql"
+        );
+        assert_eq!(link_target("bin/x", "/opt/bin/y").unwrap(), "y");
+    }
+
+    #[test]
+    fn chains_through_other_links_are_followed() {
+        let mut links = HashMap::new();
+        links.insert("lib/libz.so".to_string(), "libz.so.1".to_string());
+        links.insert("lib/libz.so.1".to_string(), "libz.so.1.2.13".to_string());
+        check_links(&links).unwrap();
+
+        // a/up -> .. points at the root; a/l -> up/../../x then climbs out through it.
+        let mut links = HashMap::new();
+        links.insert("a/up".to_string(), "..".to_string());
+        links.insert("a/l".to_string(), "up/../../x".to_string());
+        let e = check_links(&links).unwrap_err();
+        assert!(e.message.contains("a/l"), "{}", e.message);
+
+        let mut links = HashMap::new();
+        links.insert("a".to_string(), "b".to_string());
+        links.insert("b".to_string(), "a".to_string());
+        assert!(check_links(&links).unwrap_err().message.contains("loop"));
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(relative("bin", &["lib", "x"]), "../lib/x");
+        assert_eq!(relative("", &["lib"]), "lib");
+        assert_eq!(relative("lib", &["lib"]), ".");
+    }
+}

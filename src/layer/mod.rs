@@ -1,0 +1,224 @@
+//! Layer ZIPs: writing them (deterministic, streaming, parallel), their digests, and the size
+//! budget FC enforces.
+//!
+//! A ZIP is never written at its target path directly: `Output` holds two temporary files beside
+//! the target (the spool and the ZIP being written) and renames the finished ZIP into place only
+//! when it is complete, within budget and hashed. Dropping an `Output` removes both.
+
+pub mod digest;
+pub mod pack;
+
+use std::fs::File;
+use std::io::{BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use tempfile::NamedTempFile;
+
+use crate::error::{Error, IoContext, Result};
+use digest::Digests;
+use pack::{PackOptions, PackStats, Packer};
+
+/// FC accepts code packages of at most 500 MB zipped (console, tools and OSS uploads).
+pub const DEFAULT_MAX_SIZE: u64 = 500 * 1000 * 1000;
+
+/// A finished layer.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerInfo {
+    pub path: PathBuf,
+    pub size: u64,
+    pub files: u64,
+    pub dirs: u64,
+    pub symlinks: u64,
+    /// Bytes of file content before compression.
+    pub unpacked_size: u64,
+    pub sha256: String,
+    /// FC's `codeChecksum` (CRC-64/XZ), as the decimal string FC shows.
+    pub crc64: String,
+    pub top_level: Vec<String>,
+}
+
+/// Temporary files of live `Output`s. A signal can end the process while a packing thread still
+/// owns its `Output` (so its destructor never runs); the signal path removes these instead.
+static TEMPORARIES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn register(path: &Path) {
+    if let Ok(mut t) = TEMPORARIES.lock() {
+        t.push(path.to_path_buf());
+    }
+}
+
+fn unregister(path: &Path) {
+    if let Ok(mut t) = TEMPORARIES.lock() {
+        t.retain(|p| p != path);
+    }
+}
+
+/// Delete the temporary files of every unfinished output (after an interrupt or error).
+pub fn remove_temporaries() {
+    if let Ok(mut t) = TEMPORARIES.lock() {
+        for p in t.drain(..) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The temporary files a layer is written through, beside its target.
+pub struct Output {
+    target: PathBuf,
+    spool: NamedTempFile,
+    zip: NamedTempFile,
+}
+
+impl Output {
+    /// Check that `target` can be written and create the temporary files beside it. Called before
+    /// any container starts, so an unwritable output fails fast and leaves nothing behind.
+    pub fn prepare(target: &Path) -> Result<Output> {
+        if target.is_dir() {
+            return Err(
+                Error::input(format!("output path {} is a directory", target.display()))
+                    .with_hint("give a file name, e.g. -o layer.zip"),
+            );
+        }
+        let name = target.file_name().ok_or_else(|| {
+            Error::input(format!("output path {} has no file name", target.display()))
+        })?;
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !dir.is_dir() {
+            return Err(
+                Error::input(format!("output directory {} does not exist", dir.display()))
+                    .with_hint("create it first, or choose another -o path"),
+            );
+        }
+        let prefix = format!(".{}.", name.to_string_lossy());
+        let temp = |suffix: &str| {
+            tempfile::Builder::new()
+                .prefix(&prefix)
+                .suffix(suffix)
+                .tempfile_in(&dir)
+                .map_err(|e| Error::io("write to", &dir, e).context("output path is not writable"))
+        };
+        let spool = temp(".spool")?;
+        let zip = temp(".partial")?;
+        register(spool.path());
+        register(zip.path());
+        Ok(Output {
+            target: target.to_path_buf(),
+            spool,
+            zip,
+        })
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// A packer that spools into this output's spool file.
+    pub fn packer(&self, opts: PackOptions) -> Result<Packer> {
+        let spool = self.spool.reopen().at("open", self.spool.path())?;
+        Ok(Packer::new(spool, opts))
+    }
+
+    /// Write the ordered ZIP, enforce the size budget, hash it and move it into place.
+    pub fn commit(self, packer: Packer, max_size: u64) -> Result<LayerInfo> {
+        let mut file = self.zip.reopen().at("open", self.zip.path())?;
+        let stats = packer.finish(&mut file)?;
+        check_budget(&stats, max_size)?;
+        file.seek(SeekFrom::Start(0)).at("read", self.zip.path())?;
+        let digests = Digests::of_reader(BufReader::with_capacity(1 << 20, &file))
+            .at("read", self.zip.path())?;
+        drop(file);
+        let Output { target, spool, zip } = self;
+        drop(spool);
+        let zip_path = zip.path().to_path_buf();
+        zip.persist(&target)
+            .map_err(|e| Error::io("write", &target, e.error))?;
+        unregister(&zip_path);
+        Ok(LayerInfo {
+            path: target,
+            size: stats.zip_bytes,
+            files: stats.files,
+            dirs: stats.dirs,
+            symlinks: stats.symlinks,
+            unpacked_size: stats.bytes,
+            sha256: digests.sha256,
+            crc64: digests.crc64.to_string(),
+            top_level: stats.top_level,
+        })
+    }
+}
+
+fn check_budget(stats: &PackStats, max_size: u64) -> Result<()> {
+    if stats.zip_bytes <= max_size {
+        return Ok(());
+    }
+    let details = stats.largest.iter().map(|(path, size, packed)| {
+        format!(
+            "{:>10}  ({} zipped)  {path}",
+            human_bytes(*size),
+            human_bytes(*packed)
+        )
+    });
+    Err(Error::build(format!(
+        "the layer is {} zipped, over the budget of {} (FC accepts at most 500 MB)",
+        human_bytes(stats.zip_bytes),
+        human_bytes(max_size)
+    ))
+    .with_details(std::iter::once("largest files:".to_string()).chain(details))
+    .with_hint("split the dependencies over several layers, drop what the function does not need, or raise --max-size"))
+}
+
+/// Pack a directory into a layer ZIP at `target` (what `fclayer pack` does).
+pub fn pack_dir(dir: &Path, target: &Path, opts: PackOptions, max_size: u64) -> Result<LayerInfo> {
+    if !dir.is_dir() {
+        return Err(
+            Error::input(format!("{} is not a directory", dir.display()))
+                .with_hint("give the folder whose contents become /opt, e.g. one holding python/"),
+        );
+    }
+    let output = Output::prepare(target)?;
+    let mut packer = output.packer(opts)?;
+    packer.add_dir(dir)?;
+    output.commit(packer, max_size)
+}
+
+/// Sizes the way people read them: 28.2 MB (decimal units, as FC's limits are stated).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if n < 1000 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1000.0;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// Open a layer ZIP for reading.
+pub fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<File>>> {
+    let file = File::open(path).at("open", path)?;
+    zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
+        Error::input(format!(
+            "{} is not a readable ZIP file: {e}",
+            path.display()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_bytes_reads_well() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(28_225_258), "28.2 MB");
+        assert_eq!(human_bytes(500_000_000), "500.0 MB");
+    }
+}
