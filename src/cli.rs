@@ -41,6 +41,10 @@ pub enum Command {
     Build(BuildArgs),
     /// Pack a directory into a layer ZIP the same way a build does (its contents become /opt).
     Pack(PackArgs),
+    /// Show what a layer ZIP holds: runtime folders, sizes, largest files, links, digests.
+    Inspect(InspectArgs),
+    /// Show what /opt looks like with these layers configured in this order (first wins).
+    Stack(StackArgs),
     /// List the FC runtimes, their Debian release, glibc and build image.
     Runtimes(RuntimesArgs),
 }
@@ -103,6 +107,31 @@ pub struct PackArgs {
 #[derive(Debug, Args)]
 pub struct RuntimesArgs {
     /// Print the table as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The layer ZIP.
+    pub zip: PathBuf,
+
+    /// How many of the largest files to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StackArgs {
+    /// Layer ZIPs in the order they are configured on the function (the first wins).
+    #[arg(required = true, num_args = 1..)]
+    pub zips: Vec<PathBuf>,
+
+    /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

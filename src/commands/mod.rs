@@ -6,6 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+mod inspect;
+mod stack;
+
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::cli::{Cli, Command, PackArgs, RuntimesArgs};
@@ -19,6 +22,8 @@ use crate::runtime::{Kind, RUNTIMES};
 pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
     match cli.command {
         Command::Runtimes(args) => runtimes(&args),
+        Command::Inspect(args) => inspect::run(&args),
+        Command::Stack(args) => stack::run(&args),
         Command::Pack(args) => pack(args, console).await,
         Command::Build(args) => build(args, console).await,
     }
