@@ -45,6 +45,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Show what /opt looks like with these layers configured in this order (first wins).
     Stack(StackArgs),
+    /// Check every ELF file in a layer against a runtime: architecture, glibc/libstdc++ symbol
+    /// versions, needed libraries.
+    Check(CheckArgs),
     /// List the FC runtimes, their Debian release, glibc and build image.
     Runtimes(RuntimesArgs),
 }
@@ -130,6 +133,24 @@ pub struct StackArgs {
     /// Layer ZIPs in the order they are configured on the function (the first wins).
     #[arg(required = true, num_args = 1..)]
     pub zips: Vec<PathBuf>,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The layer ZIP.
+    pub zip: PathBuf,
+
+    /// FC runtime the layer is for (see `fclayer runtimes`).
+    #[arg(short, long)]
+    pub runtime: String,
+
+    /// Target platform instead of the runtime's (linux/amd64); e.g. linux/arm64.
+    #[arg(long)]
+    pub platform: Option<String>,
 
     /// Print the report as JSON on stdout.
     #[arg(long)]

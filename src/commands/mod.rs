@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+mod check;
 mod inspect;
 mod stack;
 
@@ -24,6 +25,7 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
         Command::Runtimes(args) => runtimes(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Stack(args) => stack::run(&args),
+        Command::Check(args) => check::run(&args),
         Command::Pack(args) => pack(args, console).await,
         Command::Build(args) => build(args, console).await,
     }
