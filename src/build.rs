@@ -1,6 +1,7 @@
 //! `fclayer build`: one straight path from a validated plan to a layer ZIP.
 //!
-//! 1. Prepare the output (temporary files beside the target; fails fast if unwritable).
+//! 1. (Before this runs, the caller prepared the output: temporary files beside the target, so an
+//!    unwritable path fails before any engine is contacted.)
 //! 2. Find or build the runtime's build image on its base.
 //! 3. Create a labelled container for the runtime's platform and upload the inputs (project
 //!    files, installer scripts, CA bundle) through the archive API.
@@ -32,6 +33,7 @@ const INPUT_ROOT: &str = "fclayer";
 
 pub async fn build(
     plan: &BuildPlan,
+    output: Output,
     engine: &Engine,
     console: &Console,
     cancel: Arc<AtomicBool>,
@@ -58,7 +60,6 @@ pub async fn build(
         ),
     );
 
-    let output = Output::prepare(&plan.output)?;
     let inputs = input_archive(plan, &output)?;
 
     let image = engine

@@ -58,14 +58,18 @@ impl Signals {
 async fn build(args: crate::cli::BuildArgs, console: &Console) -> Result<()> {
     let mut signals = Signals::new()?;
     let plan = BuildPlan::new(&args)?;
+    let output = layer::Output::prepare(&plan.output)?;
     let cleanup = Arc::new(Cleanup::new());
     let cancel = Arc::new(AtomicBool::new(false));
     let engine = tokio::select! {
         r = Engine::connect(Arc::clone(&cleanup)) => r?,
-        s = signals.recv() => return Err(Error::interrupted(s)),
+        s = signals.recv() => {
+            layer::remove_temporaries();
+            return Err(Error::interrupted(s));
+        }
     };
     let result = tokio::select! {
-        r = crate::build::build(&plan, &engine, console, Arc::clone(&cancel)) => r,
+        r = crate::build::build(&plan, output, &engine, console, Arc::clone(&cancel)) => r,
         s = signals.recv() => {
             cancel.store(true, Ordering::Relaxed);
             Err(Error::interrupted(s))

@@ -44,9 +44,14 @@ impl Engine {
             .ok()
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
-        let docker = Docker::connect_with_defaults().map_err(|e| {
-            Error::input(format!("cannot use DOCKER_HOST={host}: {e}"))
-                .with_hint("DOCKER_HOST takes unix://PATH, tcp://HOST:PORT or https://HOST:PORT")
+        let docker = Docker::connect_with_defaults().map_err(|e| match e {
+            bollard::errors::Error::UnsupportedURISchemeError { .. } => Error::input(format!(
+                "cannot use DOCKER_HOST={host}: {e}"
+            ))
+            .with_hint(
+                "DOCKER_HOST takes unix://PATH, tcp://HOST:PORT, https://HOST:PORT or ssh://HOST",
+            ),
+            other => unreachable_engine(&host, &other),
         })?;
         // Requests such as waiting for a container last as long as the build; fclayer applies
         // its own --timeout, so the client's must not cut them off first.

@@ -1,0 +1,211 @@
+//! End to end, against a real Docker engine and real PyPI: Python layers built the way a user
+//! builds them, then loaded in a fresh container that has none of the packages.
+//!
+//! FC's python3.9 runtime is Debian 9; no Debian 9 image can be fetched here, so these build
+//! python3.9 layers on a local Debian 11 base (`--base-image debian:11`, which ships Python 3.9),
+//! with pip capped at Debian 9's glibc 2.24.
+
+mod common;
+
+use std::io::Read;
+
+use common::*;
+
+const BASE: &str = "debian:11";
+
+fn build(project: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    run(fclayer()
+        .args(["build", "--runtime", "python3.9", "--base-image", BASE])
+        .args(extra)
+        .arg(project)
+        .arg("-o")
+        .arg(out))
+}
+
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn python39_layer_of_numpy_lxml_requests_imports_in_a_fresh_container() {
+    require_engine_and(&[BASE]);
+    let tmp = tempdir();
+    let out_zip = tmp.path().join("layer.zip");
+    let out = build(&repo().join("examples/python"), &out_zip, &[]);
+    assert!(out.status.success(), "build failed: {}", stderr(&out));
+
+    let names = zip_names(&out_zip);
+    assert!(
+        names.iter().all(|n| n.starts_with("python/")),
+        "entries outside python/"
+    );
+    assert!(names.contains(&"python/numpy/__init__.py".to_string()));
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("python/lxml/etree.cpython-39-x86_64-linux-gnu"))
+    );
+    assert!(names.iter().any(|n| n.starts_with("python/requests/")));
+    // Builds use --no-compile: the only byte-code allowed is what a wheel itself ships, which
+    // its RECORD lists (numpy's wheel carries one).
+    let recorded = recorded_files(&out_zip);
+    let compiled: Vec<&String> = names.iter().filter(|n| n.ends_with(".pyc")).collect();
+    assert!(
+        compiled
+            .iter()
+            .all(|n| recorded.contains(n.trim_start_matches("python/"))),
+        "byte-code the build generated is in the layer: {compiled:?}"
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("sha256 ") && err.contains("crc64 "),
+        "no digests printed: {err}"
+    );
+    assert!(
+        fclayer_containers().is_empty(),
+        "containers left behind: {:?}",
+        fclayer_containers()
+    );
+
+    // A fresh container of the build image: Python 3.9, none of these packages.
+    let image = newest_image("fclayer/build-python3.9");
+    let bare = run_with_layer(&image, &out_zip, &[], &["python3.9", "-c", "import numpy"]);
+    assert!(
+        !bare.status.success(),
+        "numpy importable without the layer: the test proves nothing"
+    );
+    let loaded = run_with_layer(
+        &image,
+        &out_zip,
+        &["PYTHONPATH=/opt/python"],
+        &[
+            "python3.9",
+            "-c",
+            "import numpy, lxml.etree, requests; print('numpy', numpy.__version__, numpy.__file__); print('lxml', lxml.etree.LXML_VERSION); print(numpy.arange(6).reshape(2, 3).sum())",
+        ],
+    );
+    assert!(
+        loaded.status.success(),
+        "imports failed: {}",
+        String::from_utf8_lossy(&loaded.stderr)
+    );
+    let text = String::from_utf8_lossy(&loaded.stdout);
+    assert!(text.contains("/opt/python/numpy/__init__.py"), "{text}");
+    assert!(
+        text.lines().any(|l| l.trim() == "15"),
+        "numpy computed wrong: {text}"
+    );
+}
+
+/// Every path the layer's dist-info RECORD files list, relative to python/.
+fn recorded_files(zip_path: &std::path::Path) -> std::collections::HashSet<String> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(zip_path).unwrap()).unwrap();
+    let mut out = std::collections::HashSet::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        if f.name().unwrap().ends_with(".dist-info/RECORD") {
+            let mut text = String::new();
+            f.read_to_string(&mut text).unwrap();
+            out.extend(
+                text.lines()
+                    .filter_map(|l| l.split(',').next())
+                    .map(str::to_string),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn two_builds_in_fresh_containers_give_identical_bytes() {
+    require_engine_and(&[BASE]);
+    let tmp = tempdir();
+    let project = python_project(tmp.path(), "six==1.16.0\nidna==3.7\nlxml==5.3.0\n");
+    let a = tmp.path().join("a.zip");
+    let b = tmp.path().join("b.zip");
+    assert!(build(&project, &a, &[]).status.success());
+    // A different time zone and umask must not matter either.
+    let out = run(fclayer()
+        .env("TZ", "Asia/Shanghai")
+        .args(["build", "--runtime", "python3.9", "--base-image", BASE])
+        .arg(&project)
+        .arg("-o")
+        .arg(&b));
+    assert!(out.status.success());
+    let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(a.len() > 1_000_000, "suspiciously small layer");
+    assert!(a == b, "two builds of the same requirements differ");
+}
+
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn missing_package_shows_pip_exit_code_and_log_tail() {
+    require_engine_and(&[BASE]);
+    let tmp = tempdir();
+    let project = python_project(tmp.path(), "six\nfclayer-no-such-package-4f9a1c==1.0\n");
+    let out_zip = tmp.path().join("layer.zip");
+    let out = build(&project, &out_zip, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("pip (python3.9) failed (exit code 1)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("| ") && err.contains("fclayer-no-such-package-4f9a1c"),
+        "no log tail: {err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!out_zip.exists());
+    assert!(fclayer_containers().is_empty(), "containers left behind");
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "files left beside the output: {leftovers:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn extra_ca_reaches_pip_but_never_the_layer() {
+    require_engine_and(&[BASE]);
+    let tmp = tempdir();
+    // The host bundle holds the intercepting proxy's CA; without it pip cannot reach PyPI here.
+    let marker = format!("fclayer-ca-marker-{}", std::process::id());
+    let mut bundle = std::fs::read("/etc/ssl/certs/ca-certificates.crt").expect("host CA bundle");
+    bundle.extend_from_slice(format!("\n# {marker}\n").as_bytes());
+    let ca = tmp.path().join("corp-ca.pem");
+    std::fs::write(&ca, &bundle).unwrap();
+    let project = python_project(tmp.path(), "six==1.16.0\n");
+    let out_zip = tmp.path().join("layer.zip");
+    let out = run(fclayer()
+        .env_remove("SSL_CERT_FILE")
+        .args([
+            "build",
+            "--runtime",
+            "python3.9",
+            "--base-image",
+            BASE,
+            "--ca-cert",
+        ])
+        .arg(&ca)
+        .arg(&project)
+        .arg("-o")
+        .arg(&out_zip));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&out_zip).unwrap()).unwrap();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut data = Vec::new();
+        f.read_to_end(&mut data).unwrap();
+        assert!(
+            !data.windows(marker.len()).any(|w| w == marker.as_bytes()),
+            "the CA bundle leaked into {}",
+            f.name().unwrap()
+        );
+    }
+    assert!(!stderr(&out).contains(&marker));
+}
