@@ -2,13 +2,14 @@
 //!
 //! 1. (Before this runs, the caller prepared the output: temporary files beside the target, so an
 //!    unwritable path fails before any engine is contacted.)
-//! 2. Find or build the runtime's build image on its base.
-//! 3. Create a labelled container for the runtime's platform and upload the inputs (project
-//!    files, installer scripts, CA bundle) through the archive API.
-//! 4. Run the installer; on failure show its exit code and the end of its log.
-//! 5. Stream `/opt` out of the container as a tar straight into the packer (validated entry by
+//! 2. Find or build the image: the runtime's build image on its base, or the user's Dockerfile.
+//! 3. Installer mode: create a labelled container for the runtime's platform, upload the inputs
+//!    (project files, installer scripts, CA bundle) through the archive API and run the installers
+//!    in order; on failure show the exit code and the end of the log. Dockerfile mode: create a
+//!    container from the built image and run nothing.
+//! 4. Stream `/opt` out of the container as a tar straight into the packer (validated entry by
 //!    entry, compressed in parallel, never unpacked on disk), remove the container.
-//! 6. Write the ordered ZIP, enforce the size budget, hash it, move it into place.
+//! 5. Write the ordered ZIP, enforce the size budget, hash it, move it into place.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -18,14 +19,14 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::console::Console;
 use crate::docker::Engine;
-use crate::docker::run::{RunSpec, tail_details};
+use crate::docker::run::{Container, RunSpec, tail_details};
 use crate::error::{Error, Result};
 use crate::images;
-use crate::layer::pack::PackOptions;
+use crate::layer::pack::{PackOptions, Packer};
 use crate::layer::{LayerInfo, Output, human_bytes};
-use crate::plan::BuildPlan;
+use crate::plan::{BuildPlan, DockerfileSpec, Mode};
 use crate::project;
-use crate::runtime::{Kind, python};
+use crate::runtime::{Kind, Runtime, apt, java, node, php, python};
 use crate::tarball::TarBuilder;
 
 /// Where inputs land in the build container.
@@ -41,18 +42,23 @@ pub async fn build(
     let started = Instant::now();
     let rt = plan.runtime;
     let (g1, g2) = rt.debian.glibc();
+    let what = match &plan.mode {
+        Mode::Install { kinds, .. } => {
+            let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+            format!("{} layer", names.join(" + "))
+        }
+        Mode::Dockerfile(spec) => format!("layer from {}", spec.dockerfile.display()),
+    };
     if plan.runtime_from == "default" {
         console.note(format!(
-            "no --runtime given: using {} for {} (the default; set it with --runtime or in fclayer.toml)",
-            rt.name,
-            plan.kind.manifest()
+            "no --runtime given: building for {} (the default for this project; set it with --runtime or in fclayer.toml)",
+            rt.name
         ));
     }
     console.status(
         "Building",
         format!(
-            "{} layer for {} ({}, glibc {g1}.{g2}, {}) from {}",
-            plan.kind,
+            "{what} for {} ({}, glibc {g1}.{g2}, {}) from {}",
             rt.name,
             rt.debian,
             plan.platform,
@@ -60,74 +66,10 @@ pub async fn build(
         ),
     );
 
-    let inputs = input_archive(plan, &output)?;
-
-    let image = engine
-        .ensure_build_image(
-            &format!("fclayer/build-{}", rt.name),
-            images::build_context(rt)?,
-            &plan.base_image,
-            plan.platform,
-            console,
-        )
-        .await?;
-
-    let mut env: Vec<(String, String)> = match plan.kind {
-        Kind::Python => python::installer_env(rt, plan.kind.manifest()),
+    let container = match &plan.mode {
+        Mode::Install { kinds, apt } => install(plan, kinds, apt, &output, engine, console).await?,
+        Mode::Dockerfile(spec) => from_dockerfile(plan, spec, engine, console).await?,
     };
-    env.extend(plan.env.iter().cloned());
-    if plan.ca.is_some() {
-        for name in [
-            "SSL_CERT_FILE",
-            "PIP_CERT",
-            "REQUESTS_CA_BUNDLE",
-            "CURL_CA_BUNDLE",
-            "GIT_SSL_CAINFO",
-        ] {
-            env.push((name.into(), format!("/{INPUT_ROOT}/ca-bundle.crt")));
-        }
-        env.push((
-            "NODE_EXTRA_CA_CERTS".into(),
-            format!("/{INPUT_ROOT}/ca.crt"),
-        ));
-    }
-    let spec = RunSpec {
-        image: image.tag.clone(),
-        platform: plan.platform.to_string(),
-        cmd: vec![
-            "/bin/sh".into(),
-            format!("/{INPUT_ROOT}/install/entry.sh"),
-            plan.kind.name().into(),
-        ],
-        env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        workdir: Some(format!("/{INPUT_ROOT}/src")),
-        network_disabled: false,
-    };
-    let container = engine.create_container(&spec).await?;
-    container.upload("/", inputs).await?;
-
-    let step = console.step(
-        "Installing",
-        format!(
-            "{} with {} in container {}",
-            plan.kind.manifest(),
-            installer_name(plan),
-            container.short_id()
-        ),
-    );
-    let exit = container.run(plan.timeout, console, &plan.secrets).await?;
-    if exit.code != 0 {
-        drop(step);
-        return Err(Error::build(format!(
-            "{} failed ({}) installing {}",
-            installer_name(plan),
-            exit.describe(),
-            plan.kind.manifest()
-        ))
-        .with_details(tail_details(&exit.tail))
-        .with_hint(installer_hint(plan)));
-    }
-    step.done("done");
 
     let step = console.step("Packing", "/opt from the container into the layer");
     let mut packer = output.packer(PackOptions {
@@ -142,16 +84,7 @@ pub async fn build(
     .await
     .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
     container.remove().await?;
-    if packer.files_seen() == 0 {
-        return Err(Error::build(format!(
-            "the installer put no files in /opt/{}",
-            plan.kind.layer_dir()
-        ))
-        .with_hint(format!(
-            "check that {} lists at least one package",
-            plan.kind.manifest()
-        )));
-    }
+    check_produced(plan, &packer)?;
     let max_size = plan.max_size;
     let info = tokio::task::spawn_blocking(move || output.commit(packer, max_size))
         .await
@@ -163,6 +96,158 @@ pub async fn build(
     ));
     summary(console, &info, started);
     Ok(info)
+}
+
+/// Installer mode: the runtime's build image, the inputs uploaded, the installers run.
+async fn install(
+    plan: &BuildPlan,
+    kinds: &[Kind],
+    apt_packages: &[String],
+    output: &Output,
+    engine: &Engine,
+    console: &Console,
+) -> Result<Container> {
+    let rt = plan.runtime;
+    let inputs = input_archive(plan, output)?;
+    let image = engine
+        .ensure_build_image(
+            &format!("fclayer/build-{}", rt.name),
+            images::build_context(rt)?,
+            &plan.base_image,
+            plan.platform,
+            console,
+        )
+        .await?;
+
+    let mut env: Vec<(String, String)> = Vec::new();
+    for kind in kinds {
+        env.extend(match kind {
+            Kind::Apt => apt::installer_env(rt, apt_packages),
+            Kind::Python => python::installer_env(rt, kind.manifest()),
+            Kind::Node => node::installer_env(rt),
+            Kind::Java => java::installer_env(rt),
+            Kind::Php => php::installer_env(rt),
+        });
+    }
+    env.push(("FCLAYER_ARCH".into(), rt.arch().into()));
+    env.extend(plan.env.iter().cloned());
+    if plan.ca.is_some() {
+        for name in [
+            "SSL_CERT_FILE",
+            "PIP_CERT",
+            "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+            "GIT_SSL_CAINFO",
+            "npm_config_cafile",
+        ] {
+            env.push((name.into(), format!("/{INPUT_ROOT}/ca-bundle.crt")));
+        }
+        env.push(("NODE_EXTRA_CA_CERTS".into(), format!("/{INPUT_ROOT}/ca.crt")));
+    }
+    env.sort();
+    env.dedup_by(|a, b| a.0 == b.0);
+    let mut cmd = vec!["/bin/sh".to_string(), format!("/{INPUT_ROOT}/install/entry.sh")];
+    cmd.extend(kinds.iter().map(|k| k.name().to_string()));
+    let spec = RunSpec {
+        image: image.tag.clone(),
+        platform: plan.platform.to_string(),
+        cmd,
+        env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        workdir: Some(format!("/{INPUT_ROOT}/src")),
+        network_disabled: false,
+    };
+    let container = engine.create_container(&spec).await?;
+    container.upload("/", inputs).await?;
+
+    let installers: Vec<String> = kinds.iter().map(|k| describe(*k, rt)).collect();
+    let step = console.step(
+        "Installing",
+        format!("with {} in container {}", installers.join(", "), container.short_id()),
+    );
+    let exit = container.run(plan.timeout, console, &plan.secrets).await?;
+    if exit.code != 0 {
+        drop(step);
+        // The scripts announce each installer as it starts; the last announced one failed.
+        let failed = exit
+            .tail
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("fclayer: running "))
+            .and_then(|name| Kind::parse(name.trim()))
+            .or(kinds.last().copied())
+            .unwrap_or(Kind::Apt);
+        return Err(Error::build(format!(
+            "{} failed ({}) installing {}",
+            describe(failed, rt),
+            exit.describe(),
+            source_of(failed)
+        ))
+        .with_details(tail_details(&exit.tail))
+        .with_hint(installer_hint(failed, rt)));
+    }
+    step.done("done");
+    Ok(container)
+}
+
+/// Dockerfile mode: build the user's image, then a container of it that never runs: /opt is
+/// read straight from its filesystem.
+async fn from_dockerfile(
+    plan: &BuildPlan,
+    spec: &DockerfileSpec,
+    engine: &Engine,
+    console: &Console,
+) -> Result<Container> {
+    let image = engine
+        .build_user_image(&plan.project, spec, plan.platform, console)
+        .await?;
+    let result = async {
+        let container = engine
+            .create_container(&RunSpec {
+                image: image.clone(),
+                platform: plan.platform.to_string(),
+                cmd: vec!["/fclayer-never-runs".into()],
+                ..RunSpec::default()
+            })
+            .await?;
+        if !container.has_path("/opt").await? {
+            container.remove().await?;
+            return Err(Error::build(format!(
+                "the image built from {} has no /opt: nothing to put in the layer",
+                spec.dockerfile.display()
+            ))
+            .with_hint("install what the layer should hold below /opt in the Dockerfile (e.g. /opt/bin, /opt/lib, /opt/python)"));
+        }
+        Ok(container)
+    }
+    .await;
+    // The image (a temporary, labelled tag) goes with the run's cleanup, after the container.
+    result
+}
+
+/// Each installer must have put something in its folder.
+fn check_produced(plan: &BuildPlan, packer: &Packer) -> Result<()> {
+    if packer.files_seen() == 0 {
+        return Err(Error::build("the layer is empty: /opt holds no files")
+            .with_hint("check that the project lists at least one package"));
+    }
+    for kind in plan.mode.kinds() {
+        let produced = kind
+            .layer_dirs()
+            .iter()
+            .any(|dir| packer.files_below(dir) > 0);
+        if !produced {
+            return Err(Error::build(format!(
+                "{} put no files in /opt/{}",
+                kind.installer(),
+                kind.layer_dirs().join(" or /opt/")
+            ))
+            .with_hint(format!(
+                "check that {} lists at least one package",
+                source_of(*kind)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The final line of a build or pack: path, size, files, digests, time.
@@ -181,21 +266,39 @@ pub fn summary(console: &Console, info: &LayerInfo, started: Instant) {
     );
 }
 
-fn installer_name(plan: &BuildPlan) -> String {
-    match plan.kind {
-        Kind::Python => format!("pip ({})", python::interpreter(plan.runtime)),
+fn describe(kind: Kind, rt: &Runtime) -> String {
+    match kind {
+        Kind::Apt => format!("apt ({})", rt.debian),
+        Kind::Python => python::describe(rt),
+        Kind::Node => node::describe(rt),
+        Kind::Java => java::describe(rt),
+        Kind::Php => php::describe(rt),
     }
 }
 
-fn installer_hint(plan: &BuildPlan) -> String {
-    match plan.kind {
-        Kind::Python => format!(
-            "check the names and versions in requirements.txt: each must exist on the package index for {} on {} (glibc {}.{}); run with --verbose to see all of pip's output",
-            python::interpreter(plan.runtime),
-            plan.runtime.arch(),
-            plan.runtime.debian.glibc().0,
-            plan.runtime.debian.glibc().1
+fn source_of(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Apt => "the apt packages",
+        other => other.manifest(),
+    }
+}
+
+fn installer_hint(kind: Kind, rt: &Runtime) -> String {
+    let (g1, g2) = rt.debian.glibc();
+    match kind {
+        Kind::Apt => format!(
+            "check the package names: each must exist in {} for {}; run with --verbose to see all of apt's output",
+            rt.debian,
+            rt.arch()
         ),
+        Kind::Python => format!(
+            "check the names and versions in requirements.txt: each must exist on the package index for {} on {} (glibc {g1}.{g2}); run with --verbose to see all of pip's output",
+            python::interpreter(rt),
+            rt.arch()
+        ),
+        Kind::Node => "check the names and versions in package.json (and that package-lock.json matches it); run with --verbose to see all of npm's output".into(),
+        Kind::Java => "check pom.xml's dependencies and repositories; run with --verbose to see all of Maven's output".into(),
+        Kind::Php => "check composer.json's requirements (and that composer.lock matches it); run with --verbose to see all of Composer's output".into(),
     }
 }
 

@@ -37,7 +37,8 @@ pub struct Global {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Build a layer ZIP from a project (requirements.txt) in a build container.
+    /// Build a layer ZIP from a project (requirements.txt, package.json, pom.xml, composer.json,
+    /// apt.txt or --apt packages, or your own Dockerfile) in a build container.
     Build(BuildArgs),
     /// Pack a directory into a layer ZIP the same way a build does (its contents become /opt).
     Pack(PackArgs),
@@ -54,14 +55,32 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Project directory holding requirements.txt.
+    /// Project directory (with requirements.txt, package.json, pom.xml, composer.json or
+    /// apt.txt), or the build context of --dockerfile.
     #[arg(default_value = ".")]
     pub project: PathBuf,
 
     /// FC runtime to build for (see `fclayer runtimes`). Default: the project file's, else
-    /// python3.10 for a requirements.txt.
+    /// chosen from the project's files (python3.10, nodejs20, java11, php7.2, custom.debian10).
     #[arg(short, long)]
     pub runtime: Option<String>,
+
+    /// Debian package to put in the layer: executables into bin/, shared libraries into lib/,
+    /// with the libraries they need that the runtime lacks. Repeatable; adds to apt.txt.
+    #[arg(long = "apt", value_name = "PKG")]
+    pub apt: Vec<String>,
+
+    /// Build this Dockerfile (context: the project directory) and take /opt out of the image.
+    #[arg(long, value_name = "FILE", conflicts_with = "apt")]
+    pub dockerfile: Option<PathBuf>,
+
+    /// Build argument for --dockerfile (repeatable).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE", requires = "dockerfile")]
+    pub build_args: Vec<String>,
+
+    /// Stage of a multi-stage --dockerfile to build.
+    #[arg(long, value_name = "STAGE", requires = "dockerfile")]
+    pub target: Option<String>,
 
     /// Where to write the layer ZIP.
     #[arg(short, long, default_value = "layer.zip")]

@@ -16,7 +16,7 @@ pub struct BuildPlan {
     pub runtime: &'static Runtime,
     /// Where the runtime choice came from, for the user: "--runtime", "fclayer.toml", "default".
     pub runtime_from: &'static str,
-    pub kind: Kind,
+    pub mode: Mode,
     pub output: PathBuf,
     /// Base of the build image; FC's official build image unless overridden.
     pub base_image: String,
@@ -28,6 +28,35 @@ pub struct BuildPlan {
     pub timeout: Duration,
     pub max_size: u64,
     pub platform: &'static str,
+}
+
+/// How the layer's contents are made.
+#[derive(Debug)]
+pub enum Mode {
+    /// fclayer's installers, in this order, in one container of the runtime's build image.
+    Install {
+        kinds: Vec<Kind>,
+        /// Debian packages for the apt step (`--apt` and apt.txt).
+        apt: Vec<String>,
+    },
+    /// The user's own Dockerfile; the layer is the built image's `/opt`.
+    Dockerfile(DockerfileSpec),
+}
+
+#[derive(Debug)]
+pub struct DockerfileSpec {
+    pub dockerfile: PathBuf,
+    pub build_args: Vec<(String, String)>,
+    pub target: Option<String>,
+}
+
+impl Mode {
+    pub fn kinds(&self) -> &[Kind] {
+        match self {
+            Mode::Install { kinds, .. } => kinds,
+            Mode::Dockerfile(_) => &[],
+        }
+    }
 }
 
 /// Extra CA certificates for the installer's TLS.
@@ -51,6 +80,8 @@ const PASSTHROUGH: &[&str] = &[
     "PIP_INDEX_URL",
     "PIP_EXTRA_INDEX_URL",
     "PIP_TRUSTED_HOST",
+    "NPM_CONFIG_REGISTRY",
+    "npm_config_registry",
 ];
 
 impl BuildPlan {
@@ -61,56 +92,61 @@ impl BuildPlan {
                 "project directory {} does not exist",
                 project.display()
             ))
-            .with_hint("give the folder that holds requirements.txt: fclayer build ./my-func"));
+            .with_hint(
+                "give the folder that holds the project's requirements.txt, package.json, pom.xml, composer.json or apt.txt",
+            ));
         }
         if !project.is_dir() {
-            return Err(
-                Error::input(format!("{} is not a directory", project.display()))
-                    .with_hint("give the folder that holds requirements.txt, not the file itself"),
-            );
+            return Err(Error::input(format!("{} is not a directory", project.display()))
+                .with_hint("give the project's folder, not a file in it"));
         }
         let decl = ProjectFile::load(project)?
             .and_then(|f| (f.layers.len() == 1).then(|| f.layers[0].clone()))
             .unwrap_or_default();
 
-        let kinds = project::detect_kinds(project);
-        let kind = match kinds.as_slice() {
-            [k] => *k,
-            [] => {
-                let wanted: Vec<&str> = Kind::ALL.iter().map(|k| k.manifest()).collect();
-                return Err(Error::input(format!(
-                    "no {} in {}: nothing to build",
-                    wanted.join(" or "),
-                    project.display()
-                ))
-                .with_hint("add a requirements.txt listing the packages the layer should hold"));
+        let chosen = match (&args.runtime, &decl.runtime) {
+            (Some(r), _) => Some((r.clone(), "--runtime")),
+            (None, Some(r)) => Some((r.clone(), "fclayer.toml")),
+            (None, None) => None,
+        };
+        let chosen = match chosen {
+            Some((name, from)) => {
+                Some((Runtime::find(&name).ok_or_else(|| unknown_runtime(&name))?, from))
             }
-            many => {
-                let names: Vec<String> = many.iter().map(|k| k.manifest().to_string()).collect();
-                return Err(Error::input(format!(
-                    "{} holds files of several kinds ({}); fclayer cannot tell which layer to build",
-                    project.display(),
-                    names.join(", ")
-                ))
-                .with_hint("choose with --runtime, or split the project"));
-            }
+            None => None,
         };
 
-        let (name, runtime_from) = match (&args.runtime, &decl.runtime) {
-            (Some(r), _) => (r.clone(), "--runtime"),
-            (None, Some(r)) => (r.clone(), "fclayer.toml"),
-            (None, None) => (default_runtime(kind).to_string(), "default"),
+        let (mode, runtime, runtime_from) = match &args.dockerfile {
+            Some(dockerfile) => {
+                let spec = dockerfile_spec(project, dockerfile, args)?;
+                let (rt, from) = chosen.unwrap_or_else(|| (default_for(Kind::Apt), "default"));
+                (Mode::Dockerfile(spec), rt, from)
+            }
+            None => {
+                let (kinds, apt) = install_kinds(project, &args.apt, chosen.map(|c| c.0))?;
+                let (rt, from) = chosen.unwrap_or_else(|| {
+                    // The language decides; system packages alone get the default custom runtime.
+                    let lead = kinds.iter().copied().find(|k| *k != Kind::Apt);
+                    (default_for(lead.unwrap_or(Kind::Apt)), "default")
+                });
+                for kind in &kinds {
+                    if !rt.supports(*kind) {
+                        return Err(Error::input(format!(
+                            "runtime {} cannot load a {kind} layer ({} found in {})",
+                            rt.name,
+                            kind.manifest(),
+                            project.display()
+                        ))
+                        .with_hint(format!(
+                            "choose a runtime with {}: {}",
+                            kind.installer(),
+                            runtimes_for(*kind).join(", ")
+                        )));
+                    }
+                }
+                (Mode::Install { kinds, apt }, rt, from)
+            }
         };
-        let runtime = Runtime::find(&name).ok_or_else(|| unknown_runtime(&name))?;
-        if !runtime.supports(kind) {
-            return Err(Error::input(format!(
-                "runtime {} cannot load a {kind} layer",
-                runtime.name
-            )));
-        }
-        match kind {
-            Kind::Python => project::check_requirements(&project.join(kind.manifest()))?,
-        }
 
         let ca = ca_bundle(args.ca_cert.as_deref())?;
         let (env, secrets) = passthrough_env();
@@ -123,7 +159,7 @@ impl BuildPlan {
             project: project.clone(),
             runtime,
             runtime_from,
-            kind,
+            mode,
             output: args.output.clone(),
             base_image,
             ca,
@@ -136,10 +172,115 @@ impl BuildPlan {
     }
 }
 
-pub fn default_runtime(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Python => runtime::DEFAULT_PYTHON_RUNTIME,
+fn default_for(kind: Kind) -> &'static Runtime {
+    Runtime::find(runtime::default_runtime(kind)).expect("default runtimes exist (tested)")
+}
+
+/// The kinds the project's files (and --apt) call for, each manifest checked. With a runtime
+/// chosen, only the languages it can load count; without one, two languages are ambiguous.
+fn install_kinds(
+    project: &Path,
+    apt_flags: &[String],
+    runtime: Option<&'static Runtime>,
+) -> Result<(Vec<Kind>, Vec<String>)> {
+    let mut kinds = project::detect_kinds(project);
+    if !apt_flags.is_empty() && !kinds.contains(&Kind::Apt) {
+        kinds.insert(0, Kind::Apt);
     }
+    let languages: Vec<Kind> = kinds.iter().copied().filter(|k| *k != Kind::Apt).collect();
+    if languages.len() > 1 {
+        match runtime {
+            Some(rt) => kinds.retain(|k| *k == Kind::Apt || rt.supports(*k)),
+            None => {
+                let names: Vec<&str> = languages.iter().map(|k| k.manifest()).collect();
+                return Err(Error::input(format!(
+                    "{} holds files of several kinds ({}): fclayer cannot tell which layer to build",
+                    project.display(),
+                    names.join(", ")
+                ))
+                .with_hint(format!(
+                    "choose the runtime with --runtime, e.g. --runtime {} or --runtime {}",
+                    runtime::default_runtime(languages[0]),
+                    runtime::default_runtime(languages[1])
+                )));
+            }
+        }
+    }
+    if kinds.is_empty() {
+        let wanted: Vec<&str> = Kind::ALL.iter().map(|k| k.manifest()).collect();
+        return Err(Error::input(format!(
+            "nothing to build in {}: no {}, and no --apt packages",
+            project.display(),
+            wanted.join(", ")
+        ))
+        .with_hint(
+            "add a requirements.txt (or package.json, pom.xml, composer.json) listing what the layer should hold, or give --apt PKG or --dockerfile FILE",
+        ));
+    }
+    let mut apt = Vec::new();
+    for kind in &kinds {
+        let manifest = project.join(kind.manifest());
+        match kind {
+            Kind::Apt => {
+                if manifest.is_file() {
+                    apt.extend(project::read_apt_list(&manifest)?);
+                }
+                for p in apt_flags {
+                    project::check_apt_name(p).map_err(|why| {
+                        Error::input(format!("--apt {p}: {why}"))
+                            .with_hint("give Debian package names, e.g. --apt postgresql-client")
+                    })?;
+                    if !apt.contains(p) {
+                        apt.push(p.clone());
+                    }
+                }
+            }
+            Kind::Python => project::check_requirements(&manifest)?,
+            Kind::Node => project::check_package_json(&manifest)?,
+            Kind::Java => project::check_pom(&manifest)?,
+            Kind::Php => project::check_composer_json(&manifest)?,
+        }
+    }
+    Ok((kinds, apt))
+}
+
+fn dockerfile_spec(project: &Path, dockerfile: &Path, args: &BuildArgs) -> Result<DockerfileSpec> {
+    // A relative --dockerfile is looked up from the current directory, then in the context.
+    let found = if dockerfile.is_file() {
+        dockerfile.to_path_buf()
+    } else if project.join(dockerfile).is_file() {
+        project.join(dockerfile)
+    } else {
+        return Err(Error::input(format!(
+            "Dockerfile {} does not exist",
+            dockerfile.display()
+        ))
+        .with_hint("give the path of the Dockerfile to build, e.g. --dockerfile Dockerfile"));
+    };
+    let mut build_args = Vec::new();
+    for arg in &args.build_args {
+        let (k, v) = arg
+            .split_once('=')
+            .ok_or_else(|| Error::input(format!("--build-arg {arg}: expected KEY=VALUE")))?;
+        if k.is_empty() {
+            return Err(Error::input(format!("--build-arg {arg}: the name is empty")));
+        }
+        build_args.push((k.to_string(), v.to_string()));
+    }
+    Ok(DockerfileSpec {
+        dockerfile: found,
+        build_args,
+        target: args.target.clone(),
+    })
+}
+
+/// Runtimes that can load `kind`, for hints.
+pub fn runtimes_for(kind: Kind) -> Vec<&'static str> {
+    runtime::RUNTIMES
+        .iter()
+        .filter(|r| r.supports(kind))
+        .map(|r| r.name)
+        .collect()
 }
 
 pub fn unknown_runtime(name: &str) -> Error {

@@ -107,6 +107,119 @@ pub fn check_requirements(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Check a JSON manifest (package.json, composer.json and their lockfiles): it must parse, be an
+/// object, and keep dependency maps as objects. Errors carry the file, line and column.
+fn check_json_manifest(path: &Path, maps: &[&str]) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).at("read", path)?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        Error::input(format!(
+            "{}:{}:{}: not valid JSON: {}",
+            path.display(),
+            e.line(),
+            e.column(),
+            strip_position(&e.to_string())
+        ))
+        .with_hint("fix the JSON syntax (a missing comma or quote is the usual cause)")
+    })?;
+    let obj = value.as_object().ok_or_else(|| {
+        Error::input(format!("{}: expected a JSON object at the top level", path.display()))
+    })?;
+    for key in maps {
+        if let Some(v) = obj.get(*key)
+            && !v.is_object()
+        {
+            return Err(Error::input(format!(
+                "{}: `{key}` must be an object of package names to versions",
+                path.display()
+            )));
+        }
+    }
+    Ok(value)
+}
+
+/// serde_json appends " at line L column C"; the location is already in front.
+fn strip_position(msg: &str) -> &str {
+    msg.find(" at line ").map_or(msg, |i| &msg[..i])
+}
+
+pub fn check_package_json(path: &Path) -> Result<()> {
+    check_json_manifest(path, &["dependencies", "optionalDependencies", "devDependencies"])?;
+    let lock = path.with_file_name("package-lock.json");
+    if lock.is_file() {
+        check_json_manifest(&lock, &[])?;
+    }
+    Ok(())
+}
+
+pub fn check_composer_json(path: &Path) -> Result<()> {
+    check_json_manifest(path, &["require", "require-dev"])?;
+    let lock = path.with_file_name("composer.lock");
+    if lock.is_file() {
+        check_json_manifest(&lock, &[])?;
+    }
+    Ok(())
+}
+
+/// pom.xml must be well-formed XML with a `<project>` root.
+pub fn check_pom(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).at("read", path)?;
+    let doc = roxmltree::Document::parse(&text).map_err(|e| {
+        let pos = e.pos();
+        Error::input(format!(
+            "{}:{}:{}: not well-formed XML: {e}",
+            path.display(),
+            pos.row,
+            pos.col
+        ))
+        .with_hint("fix the XML (an unclosed or mismatched tag is the usual cause)")
+    })?;
+    if doc.root_element().tag_name().name() != "project" {
+        return Err(Error::input(format!(
+            "{}: the root element is <{}>, expected <project>",
+            path.display(),
+            doc.root_element().tag_name().name()
+        )));
+    }
+    Ok(())
+}
+
+/// Package names from apt.txt: whitespace-separated, `#` starts a comment.
+pub fn read_apt_list(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).at("read", path)?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("");
+        for name in line.split_whitespace() {
+            check_apt_name(name).map_err(|why| {
+                Error::input(format!("{}:{}: `{name}` {why}", path.display(), i + 1))
+                    .with_hint("list Debian package names, e.g. `postgresql-client`")
+            })?;
+            if !out.iter().any(|n| n == name) {
+                out.push(name.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Debian policy: lower case letters, digits, `+ - .`, at least two characters, starting with
+/// a letter or digit; optionally `=VERSION`.
+pub fn check_apt_name(spec: &str) -> std::result::Result<(), String> {
+    let (name, version) = spec.split_once('=').map_or((spec, None), |(n, v)| (n, Some(v)));
+    let valid = name.len() >= 2
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '-' | '.'));
+    if !valid {
+        return Err("is not a Debian package name".into());
+    }
+    if version.is_some_and(|v| v.is_empty() || v.contains(char::is_whitespace)) {
+        return Err("has an empty or malformed version after `=`".into());
+    }
+    Ok(())
+}
+
 fn looks_like_path_or_url(s: &str) -> bool {
     s.starts_with('.')
         || s.starts_with('/')
@@ -183,7 +296,6 @@ pub fn add_inputs(
     dest: &str,
     exclude: &[PathBuf],
 ) -> Result<BTreeMap<String, u64>> {
-    let root = dir.canonicalize().at("open", dir)?;
     let exclude: Vec<PathBuf> = exclude
         .iter()
         .filter_map(|p| {
@@ -197,9 +309,102 @@ pub fn add_inputs(
                 .map(|d| d.join(p.file_name().unwrap_or_default()))
         })
         .collect();
+    let keep = |full: &Path, _rel: &str, is_dir: bool| {
+        let name = full.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        if is_dir {
+            return !SKIP_DIRS.contains(&name.as_ref());
+        }
+        !(exclude.iter().any(|x| x == full) || name.ends_with(".partial") || name.ends_with(".spool"))
+    };
+    let root = dir.canonicalize().at("open", dir)?;
     let mut listed = BTreeMap::new();
-    walk_inputs(tar, &root, &root, dest, &exclude, &mut listed)?;
+    walk_inputs(tar, &root, &root, dest, &keep, &mut listed)?;
     Ok(listed)
+}
+
+/// A `docker build` context of `dir`, honouring `.dockerignore` the way the Docker CLI does.
+/// Returns the tar and the Dockerfile's name inside it (the Dockerfile is always sent, and is
+/// added under a private name when it lies outside the context).
+pub fn docker_context(dir: &Path, dockerfile: &Path) -> Result<(Vec<u8>, String)> {
+    let root = dir.canonicalize().at("open", dir)?;
+    let dockerfile = dockerfile.canonicalize().at("open", dockerfile)?;
+    let ignore = DockerIgnore::load(&root)?;
+    let inside = dockerfile
+        .strip_prefix(&root)
+        .ok()
+        .and_then(|p| p.to_str())
+        .map(str::to_string);
+    let keep = |_full: &Path, rel: &str, is_dir: bool| {
+        Some(rel) == inside.as_deref()
+            || rel == ".dockerignore"
+            || !ignore.excluded(rel, is_dir)
+    };
+    let mut tar = TarBuilder::new();
+    let mut listed = BTreeMap::new();
+    walk_inputs(&mut tar, &root, &root, "", &keep, &mut listed)?;
+    let name = match inside {
+        Some(rel) => rel,
+        None => {
+            let name = ".fclayer.Dockerfile".to_string();
+            tar.file_from_disk(&name, &dockerfile, false)?;
+            name
+        }
+    };
+    Ok((tar.finish()?, name))
+}
+
+/// `.dockerignore` rules: Go-style globs relative to the context (`*` stops at `/`, `**` spans
+/// folders), a match on a folder excludes what is below it, `!` re-includes, the last matching
+/// rule wins.
+struct DockerIgnore {
+    rules: Vec<(globset::GlobMatcher, bool)>,
+}
+
+impl DockerIgnore {
+    fn load(root: &Path) -> Result<DockerIgnore> {
+        let path = root.join(".dockerignore");
+        let mut rules = Vec::new();
+        if !path.is_file() {
+            return Ok(DockerIgnore { rules });
+        }
+        let text = std::fs::read_to_string(&path).at("read", &path)?;
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (exclude, pattern) = match line.strip_prefix('!') {
+                Some(p) => (false, p.trim()),
+                None => (true, line),
+            };
+            let pattern = pattern.trim_start_matches('/').trim_end_matches('/');
+            let pattern = pattern.strip_prefix("./").unwrap_or(pattern);
+            let glob = globset::GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| {
+                    Error::input(format!("{}:{}: bad pattern `{line}`: {e}", path.display(), i + 1))
+                })?;
+            rules.push((glob.compile_matcher(), exclude));
+        }
+        Ok(DockerIgnore { rules })
+    }
+
+    fn excluded(&self, rel: &str, is_dir: bool) -> bool {
+        let mut out = false;
+        for (glob, exclude) in &self.rules {
+            let hit = glob.is_match(rel)
+                || rel.match_indices('/').any(|(i, _)| glob.is_match(&rel[..i]));
+            if hit {
+                out = *exclude;
+            }
+        }
+        // Keep walking into an excluded folder when a later `!` rule might bring files back.
+        if out && is_dir && self.rules.iter().any(|(_, ex)| !ex) {
+            return false;
+        }
+        out
+    }
 }
 
 fn walk_inputs(
@@ -207,7 +412,7 @@ fn walk_inputs(
     root: &Path,
     dir: &Path,
     dest: &str,
-    exclude: &[PathBuf],
+    keep: &dyn Fn(&Path, &str, bool) -> bool,
     listed: &mut BTreeMap<String, u64>,
 ) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -223,22 +428,19 @@ fn walk_inputs(
         let rel_str = rel.to_str().ok_or_else(|| {
             Error::input(format!("{} has a name that is not UTF-8", full.display()))
         })?;
-        let name_str = name.to_string_lossy();
-        if exclude.iter().any(|x| x == &full)
-            || name_str.ends_with(".partial")
-            || name_str.ends_with(".spool")
-        {
-            continue;
-        }
         let meta = std::fs::symlink_metadata(&full).at("read", &full)?;
         let ft = meta.file_type();
-        let target_path = format!("{dest}/{rel_str}");
+        if !keep(&full, rel_str, ft.is_dir()) {
+            continue;
+        }
+        let target_path = if dest.is_empty() {
+            rel_str.to_string()
+        } else {
+            format!("{dest}/{rel_str}")
+        };
         if ft.is_dir() {
-            if SKIP_DIRS.contains(&name_str.as_ref()) {
-                continue;
-            }
             tar.dir(&target_path)?;
-            walk_inputs(tar, root, &full, dest, exclude, listed)?;
+            walk_inputs(tar, root, &full, dest, keep, listed)?;
         } else if ft.is_file() {
             let exec = meta.permissions().mode() & 0o111 != 0;
             tar.file_from_disk(&target_path, &full, exec)?;
@@ -306,6 +508,42 @@ mod tests {
     }
 
     #[test]
+    fn json_manifests_report_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("package.json");
+        std::fs::write(&p, "{\n  \"name\": \"x\",\n  \"dependencies\": {\"a\": \"1\"\n}\n").unwrap();
+        let e = check_package_json(&p).unwrap_err();
+        assert!(e.message.contains("package.json:5:"), "{}", e.message);
+        std::fs::write(&p, "{\"dependencies\": [\"a\"]}").unwrap();
+        assert!(check_package_json(&p).unwrap_err().message.contains("must be an object"));
+        let c = dir.path().join("composer.json");
+        std::fs::write(&c, "{\"require\": {\"a/b\": \"^1\"}}").unwrap();
+        check_composer_json(&c).unwrap();
+    }
+
+    #[test]
+    fn pom_must_be_well_formed_with_a_project_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pom.xml");
+        std::fs::write(&p, "<project>\n  <dependencies>\n</project>\n").unwrap();
+        let e = check_pom(&p).unwrap_err();
+        assert!(e.message.contains("pom.xml:3:"), "{}", e.message);
+        std::fs::write(&p, "<settings/>").unwrap();
+        assert!(check_pom(&p).unwrap_err().message.contains("<project>"));
+    }
+
+    #[test]
+    fn apt_lists_take_debian_names_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("apt.txt");
+        std::fs::write(&p, "# tools\npostgresql-client libpq5=15.10-0+deb12u1\n\nlibc++1\n").unwrap();
+        assert_eq!(read_apt_list(&p).unwrap(), vec!["postgresql-client", "libpq5=15.10-0+deb12u1", "libc++1"]);
+        std::fs::write(&p, "ok-pkg\nBad_Name\n").unwrap();
+        let e = read_apt_list(&p).unwrap_err();
+        assert!(e.message.contains("apt.txt:2:") && e.message.contains("Bad_Name"), "{}", e.message);
+    }
+
+    #[test]
     fn project_file_errors_have_line_numbers() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -316,6 +554,38 @@ mod tests {
         let e = ProjectFile::load(dir.path()).unwrap_err();
         assert!(e.message.contains("fclayer.toml:3:"), "{}", e.message);
         assert!(e.message.contains("runtim"), "{}", e.message);
+    }
+
+    #[test]
+    fn dockerignore_follows_docker_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join(".dockerignore"), "# comment\n*.log\nbuild/\n**/secret.txt\n!build/keep.txt\n").unwrap();
+        let ig = DockerIgnore::load(p).unwrap();
+        assert!(ig.excluded("a.log", false));
+        assert!(!ig.excluded("sub/a.log", false), "`*` does not cross folders");
+        assert!(ig.excluded("build/x.o", false));
+        assert!(!ig.excluded("build/keep.txt", false));
+        assert!(ig.excluded("deep/er/secret.txt", false));
+        assert!(!ig.excluded("src/main.c", false));
+    }
+
+    #[test]
+    fn docker_context_sends_the_dockerfile_even_if_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(p.join("big.bin"), "x").unwrap();
+        std::fs::write(p.join(".dockerignore"), "Dockerfile\n*.bin\n").unwrap();
+        let (tar, name) = docker_context(p, &p.join("Dockerfile")).unwrap();
+        assert_eq!(name, "Dockerfile");
+        let mut ar = tar::Archive::new(&tar[..]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec![".dockerignore", "Dockerfile"]);
     }
 
     #[test]

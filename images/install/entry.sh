@@ -1,6 +1,6 @@
 #!/bin/sh
-# First thing in every build container, before the installer named by $1 runs:
-# - make the CA bundle the installer's TLS uses: the image's own roots plus the user's extra CA
+# First thing in every build container, then the installers named in "$@", in order:
+# - make the CA bundle the installers' TLS uses: the image's own roots plus the user's extra CA
 #   (uploaded as /fclayer/ca.crt, never into /opt), so public and intercepted TLS both verify;
 # - move aside whatever the base image keeps in /opt: the layer is only what this build installs.
 set -eu
@@ -16,4 +16,11 @@ if [ -d /opt ] && [ -n "$(ls -A /opt 2>/dev/null)" ]; then
   mv /opt/* /opt/.[!.]* /var/tmp/fclayer-base-opt/ 2>/dev/null || true
 fi
 mkdir -p /opt
-exec sh "/fclayer/install/$1.sh"
+# Reproducible builds: compilers stamp SOURCE_DATE_EPOCH instead of the clock (1980-01-01 unless
+# the user set one), and gyp and other Python tools write sets in a fixed order.
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-315532800}" PYTHONHASHSEED=0
+for kind in "$@"; do
+  # fclayer reads this line back to name the installer that failed.
+  echo "fclayer: running $kind"
+  sh "/fclayer/install/$kind.sh"
+done

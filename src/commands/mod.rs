@@ -156,14 +156,12 @@ fn runtimes(args: &RuntimesArgs) -> Result<()> {
                 codename: rt.debian.codename(),
                 glibc: format!("{a}.{b}"),
                 arch: rt.arch(),
-                language: rt
-                    .python
-                    .map_or_else(String::new, |v| format!("Python {v}")),
+                language: rt.languages().join(", "),
                 custom: rt.custom,
                 layer_paths: Kind::ALL
                     .iter()
                     .filter(|k| rt.supports(**k))
-                    .map(|k| format!("{}/", k.layer_dir()))
+                    .map(|k| k.search_path().to_string())
                     .collect(),
                 fc_build_image: rt.fc_build_image,
                 fc_run_image: rt.fc_run_image,

@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions};
+use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions, RemoveImageOptions};
 
 use super::{Engine, LABEL_RUN};
 
 pub struct Cleanup {
     run_id: String,
     containers: Mutex<Vec<String>>,
+    images: Mutex<Vec<String>>,
 }
 
 impl Cleanup {
@@ -25,6 +26,7 @@ impl Cleanup {
         Cleanup {
             run_id,
             containers: Mutex::new(Vec::new()),
+            images: Mutex::new(Vec::new()),
         }
     }
 
@@ -37,6 +39,14 @@ impl Cleanup {
             .lock()
             .expect("cleanup lock")
             .push(id.to_string());
+    }
+
+    /// A temporary image (tag) to remove once the run's containers are gone.
+    pub fn add_image(&self, tag: &str) {
+        self.images
+            .lock()
+            .expect("cleanup lock")
+            .push(tag.to_string());
     }
 
     pub fn forget_container(&self, id: &str) {
@@ -80,6 +90,21 @@ impl Cleanup {
             match remove_container(engine, &id).await {
                 Ok(()) => removed += 1,
                 Err(e) => errors.push(format!("container {}: {e}", &id[..id.len().min(12)])),
+            }
+        }
+        // Images last: a container still using one would keep it alive. The tag goes; the
+        // untagged build steps stay as the engine's build cache for the next run.
+        let images: Vec<String> = std::mem::take(&mut *self.images.lock().expect("cleanup lock"));
+        for tag in images {
+            let opts = RemoveImageOptions {
+                force: true,
+                noprune: true,
+                ..Default::default()
+            };
+            match engine.docker.remove_image(&tag, Some(opts), None).await {
+                Ok(_) => removed += 1,
+                Err(e) if super::is_not_found(&e) => {}
+                Err(e) => errors.push(format!("image {tag}: {}", super::short(&e))),
             }
         }
         (removed, errors)

@@ -11,9 +11,12 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{Engine, LABEL, is_not_found, normalize_arch, short};
-use crate::console::Console;
+use std::path::Path;
+
+use crate::console::{Console, Step};
 use crate::error::{Error, Result};
 use crate::images::Context;
+use crate::plan::DockerfileSpec;
 
 /// A build image ready to run.
 #[derive(Clone, Debug)]
@@ -148,80 +151,175 @@ impl Engine {
         console: &Console,
     ) -> Result<()> {
         let step = console.step("Building", format!("image {tag} on {base}"));
-        let mut buildargs: HashMap<String, String> =
-            HashMap::from([("BASE_IMAGE".to_string(), base.to_string())]);
-        for name in PROXY_ARGS {
-            if let Ok(v) = std::env::var(name) {
-                buildargs.insert(name.to_string(), v);
-            }
-        }
+        let mut buildargs = proxy_args();
+        buildargs.insert("BASE_IMAGE".to_string(), base.to_string());
         let mut labels =
             HashMap::from([(LABEL.to_string(), env!("CARGO_PKG_VERSION").to_string())]);
         labels.insert("fclayer.base".to_string(), base.to_string());
-        let opts = BuildImageOptions {
+        let spec = ImageBuild {
+            tag,
+            context: context.tar,
             dockerfile: "Dockerfile".to_string(),
-            t: Some(tag.to_string()),
-            rm: true,
-            forcerm: true,
-            buildargs: Some(buildargs),
-            labels: Some(labels),
-            platform: platform.to_string(),
-            ..Default::default()
+            buildargs,
+            labels,
+            target: None,
+            platform,
         };
-        let mut stream =
-            self.docker
-                .build_image(opts, None, Some(bollard::body_full(context.tar.into())));
-        let mut tail: VecDeque<String> = VecDeque::new();
-        let mut current_step = String::new();
-        let mut failure: Option<String> = None;
-        while let Some(item) = stream.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(detail) = info.error_detail {
-                        failure = Some(detail.message.unwrap_or_default());
-                        break;
-                    }
-                    if let Some(text) = info.stream {
-                        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                            if line.starts_with("Step ") {
-                                current_step = line.to_string();
-                                step.update(format!("image {tag}: {}", step_counter(line)));
-                            }
-                            console.container_line(line);
-                            push_tail(&mut tail, line);
-                        }
-                    }
-                }
-                Err(bollard::errors::Error::DockerStreamError { error }) => {
-                    failure = Some(error);
-                    break;
-                }
-                Err(e) => return Err(self.lost(&e)),
-            }
-        }
-        if let Some(message) = failure {
+        if let Err(failure) = self.run_build(spec, &step, console).await? {
             drop(step);
-            let at = if current_step.is_empty() {
-                String::new()
-            } else {
-                format!(" at {}", current_step)
-            };
-            return Err(Error::build(format!(
-                "building image {tag} failed{at}: {}",
-                message.trim()
-            ))
-            .with_details(
-                std::iter::once("last lines of the image build:".to_string())
-                    .chain(tail.into_iter().map(|l| format!("| {l}"))),
-            )
-            .with_hint(format!(
-                "the base image {base} may lack what the build image needs (apt sources, network); \
-                 `fclayer runtimes` lists each runtime's Dockerfile under images/"
-            )));
+            return Err(failure
+                .into_error(format!("building image {tag} failed"))
+                .with_hint(format!(
+                    "the base image {base} may lack what the build image needs (apt sources, network); \
+                     `fclayer runtimes` lists each runtime's Dockerfile under images/"
+                )));
         }
         step.done("built");
         Ok(())
     }
+
+    /// Build the user's Dockerfile with the project folder as its context (.dockerignore
+    /// honoured). Returns the image's temporary tag; the run's cleanup removes the image.
+    pub async fn build_user_image(
+        &self,
+        context_dir: &Path,
+        spec: &DockerfileSpec,
+        platform: &str,
+        console: &Console,
+    ) -> Result<String> {
+        let (context, dockerfile) = crate::project::docker_context(context_dir, &spec.dockerfile)?;
+        let tag = format!("fclayer-tmp/{}:latest", self.cleanup().run_id());
+        let step = console.step(
+            "Building",
+            format!(
+                "{} ({} context)",
+                spec.dockerfile.display(),
+                crate::layer::human_bytes(context.len() as u64)
+            ),
+        );
+        let mut buildargs = proxy_args();
+        buildargs.extend(spec.build_args.iter().cloned());
+        self.cleanup().add_image(&tag);
+        let build = ImageBuild {
+            tag: &tag,
+            context,
+            dockerfile,
+            buildargs,
+            labels: self.labels(),
+            target: spec.target.clone(),
+            platform,
+        };
+        if let Err(failure) = self.run_build(build, &step, console).await? {
+            drop(step);
+            return Err(failure
+                .into_error(format!("{} failed", spec.dockerfile.display()))
+                .with_hint(
+                    "fix the failing step; `docker build` of the same Dockerfile shows the same error",
+                ));
+        }
+        step.done("built");
+        Ok(tag)
+    }
+
+    /// Send a build to the engine and follow it. The outer error is the engine failing; the
+    /// inner one is the build failing (a step's error, with the log tail).
+    async fn run_build(
+        &self,
+        spec: ImageBuild<'_>,
+        step: &Step,
+        console: &Console,
+    ) -> Result<std::result::Result<(), BuildFailure>> {
+        let opts = BuildImageOptions {
+            dockerfile: spec.dockerfile,
+            t: Some(spec.tag.to_string()),
+            rm: true,
+            forcerm: true,
+            buildargs: Some(spec.buildargs),
+            labels: Some(spec.labels),
+            platform: spec.platform.to_string(),
+            target: spec.target.unwrap_or_default(),
+            ..Default::default()
+        };
+        let mut stream =
+            self.docker
+                .build_image(opts, None, Some(bollard::body_full(spec.context.into())));
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut current_step = String::new();
+        while let Some(item) = stream.next().await {
+            let message = match item {
+                Ok(info) => match info.error_detail {
+                    Some(detail) => detail.message.unwrap_or_default(),
+                    None => {
+                        if let Some(text) = info.stream {
+                            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                                if line.starts_with("Step ") {
+                                    current_step = line.to_string();
+                                    step.update(format!("{}: {}", spec.tag, step_counter(line)));
+                                }
+                                console.container_line(line);
+                                push_tail(&mut tail, line);
+                            }
+                        }
+                        continue;
+                    }
+                },
+                Err(bollard::errors::Error::DockerStreamError { error }) => error,
+                Err(e @ bollard::errors::Error::DockerResponseServerError { status_code, .. })
+                    if status_code < 500 =>
+                {
+                    short(&e)
+                }
+                Err(e) => return Err(self.lost(&e)),
+            };
+            return Ok(Err(BuildFailure {
+                at: current_step,
+                message: message.trim().to_string(),
+                tail: tail.into_iter().collect(),
+            }));
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// One image build to send to the engine.
+struct ImageBuild<'a> {
+    tag: &'a str,
+    context: Vec<u8>,
+    dockerfile: String,
+    buildargs: HashMap<String, String>,
+    labels: HashMap<String, String>,
+    target: Option<String>,
+    platform: &'a str,
+}
+
+/// A build whose step failed.
+struct BuildFailure {
+    /// The "Step N/M : ..." line that failed (empty if none started).
+    at: String,
+    message: String,
+    tail: Vec<String>,
+}
+
+impl BuildFailure {
+    fn into_error(self, what: String) -> Error {
+        let at = if self.at.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", self.at)
+        };
+        Error::build(format!("{what}{at}: {}", self.message)).with_details(
+            std::iter::once("last lines of the image build:".to_string())
+                .chain(self.tail.into_iter().map(|l| format!("| {l}"))),
+        )
+    }
+}
+
+/// Host proxy settings as predefined build args (used by RUN steps, kept out of the history).
+fn proxy_args() -> HashMap<String, String> {
+    PROXY_ARGS
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|v| (name.to_string(), v)))
+        .collect()
 }
 
 /// "Step 2/4 : RUN ..." → "step 2/4".

@@ -212,6 +212,23 @@ impl Container {
         }
     }
 
+    /// Whether `path` exists in the container's filesystem (works on containers never started).
+    pub async fn has_path(&self, path: &str) -> Result<bool> {
+        let opts = bollard::query_parameters::ContainerArchiveInfoOptions {
+            path: path.to_string(),
+        };
+        match self
+            .engine
+            .docker
+            .get_container_archive_info(&self.id, Some(opts))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(self.engine.lost(&e)),
+        }
+    }
+
     /// Stream `path` out of the container as a tar archive (whose root entry is the path's base
     /// name). Errors surface as `io::Error`s on the stream.
     pub fn export(&self, path: &str) -> impl Stream<Item = io::Result<Bytes>> + Send + use<> {

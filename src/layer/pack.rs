@@ -240,6 +240,9 @@ pub struct Packer {
     seen: HashMap<String, usize>,
     pool: Pool,
     in_flight: usize,
+    /// Jobs sent to the workers and not yet appended. Counted apart from `in_flight` because an
+    /// empty file weighs 0 bytes but must still be waited for.
+    pending: usize,
 }
 
 impl Packer {
@@ -254,6 +257,7 @@ impl Packer {
             seen: HashMap::new(),
             pool,
             in_flight: 0,
+            pending: 0,
         }
     }
 
@@ -262,6 +266,15 @@ impl Packer {
         self.entries
             .iter()
             .filter(|e| matches!(e.kind, Kind::File { .. } | Kind::Hardlink { .. }))
+            .count()
+    }
+
+    /// Regular files added so far below the top-level folder `dir`.
+    pub fn files_below(&self, dir: &str) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::File { .. } | Kind::Hardlink { .. }))
+            .filter(|e| e.path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/')))
             .count()
     }
 
@@ -312,6 +325,7 @@ impl Packer {
             self.collect_one()?;
         }
         self.in_flight += buf.len();
+        self.pending += 1;
         let job = Job {
             path,
             data: buf,
@@ -347,6 +361,7 @@ impl Packer {
     fn append(&mut self, done: Done) -> Result<()> {
         let (prepared, len) = done.map_err(Error::build)?;
         self.in_flight -= len;
+        self.pending -= 1;
         let name = String::from_utf8_lossy(prepared.file_name_raw()).into_owned();
         self.spool
             .add_prepared_file(prepared)
@@ -382,7 +397,10 @@ impl Packer {
                 }
                 T::Link => {
                     let target = entry.link_name_bytes().unwrap_or_default().into_owned();
-                    let target = layer_path(&target, strip)?.ok_or_else(|| {
+                    // The target's own rejection names only the target; say which entry it is.
+                    let target = layer_path(&target, strip)
+                        .map_err(|e| e.context(format!("hardlink `{path}`")))?
+                        .ok_or_else(|| {
                         Error::build(format!(
                             "unsafe entry `{path}` in the layer: hardlink to the root"
                         ))
@@ -462,7 +480,7 @@ impl Packer {
     pub fn finish(mut self, out: &mut File) -> Result<PackStats> {
         // Let the workers finish, then collect what they made.
         drop(self.pool.jobs.take());
-        while self.in_flight > 0 {
+        while self.pending > 0 {
             self.collect_one()?;
         }
         for h in std::mem::take(&mut self.pool.handles) {

@@ -5,6 +5,10 @@
 //! Facts come from FC's runtime documentation and the public `aliyun/fc-docker` Dockerfiles
 //! (see `docs/runtimes.md`). Every runtime is x86_64: FC has no ARM runtimes.
 
+pub mod apt;
+pub mod java;
+pub mod node;
+pub mod php;
 pub mod python;
 
 use std::fmt;
@@ -93,34 +97,77 @@ impl fmt::Display for Debian {
     }
 }
 
-/// What a layer is built from, which decides the installer and the folder in the ZIP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+/// What a layer is built from, which decides the installer and the folders in the ZIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// System packages (`--apt`, `apt.txt`): executables into `bin/`, libraries into `lib/`.
+    /// First, so language installers in the same build can use them.
+    Apt,
     /// `requirements.txt`, installed with pip into `python/`.
     Python,
+    /// `package.json` (+ lockfile), installed with npm into `nodejs/node_modules/`.
+    Node,
+    /// `pom.xml`: Maven copies the runtime dependencies' jars into `java/lib/`.
+    Java,
+    /// `composer.json` (+ lock), installed with Composer into `php/vendor/`.
+    Php,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 1] = [Kind::Python];
+    pub const ALL: [Kind; 5] = [Kind::Apt, Kind::Python, Kind::Node, Kind::Java, Kind::Php];
 
     pub fn name(self) -> &'static str {
         match self {
+            Kind::Apt => "apt",
             Kind::Python => "python",
+            Kind::Node => "node",
+            Kind::Java => "java",
+            Kind::Php => "php",
         }
     }
 
-    /// The folder inside the ZIP (and so under `/opt`) that the runtime searches.
-    pub fn layer_dir(self) -> &'static str {
+    /// The folders inside the ZIP (and so under `/opt`) this kind fills.
+    pub fn layer_dirs(self) -> &'static [&'static str] {
         match self {
-            Kind::Python => "python",
+            Kind::Apt => &["bin", "lib"],
+            Kind::Python => &["python"],
+            Kind::Node => &["nodejs"],
+            Kind::Java => &["java"],
+            Kind::Php => &["php"],
+        }
+    }
+
+    /// Where in the ZIP the runtime looks for this kind's content, for the runtime table.
+    pub fn search_path(self) -> &'static str {
+        match self {
+            Kind::Apt => "bin/ lib/",
+            Kind::Python => "python/",
+            Kind::Node => "nodejs/node_modules/",
+            Kind::Java => "java/lib/",
+            Kind::Php => "php/",
         }
     }
 
     /// The project file that marks a project of this kind.
     pub fn manifest(self) -> &'static str {
         match self {
+            Kind::Apt => "apt.txt",
             Kind::Python => "requirements.txt",
+            Kind::Node => "package.json",
+            Kind::Java => "pom.xml",
+            Kind::Php => "composer.json",
+        }
+    }
+
+    /// The tool that installs this kind, for messages.
+    pub fn installer(self) -> &'static str {
+        match self {
+            Kind::Apt => "apt",
+            Kind::Python => "pip",
+            Kind::Node => "npm",
+            Kind::Java => "Maven",
+            Kind::Php => "Composer",
         }
     }
 
@@ -135,14 +182,29 @@ impl fmt::Display for Kind {
     }
 }
 
+/// A language version a runtime carries: the version functions see, and the exact release
+/// a build image installs when its base lacks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Lang {
+    pub version: &'static str,
+    pub full: &'static str,
+}
+
+const fn lang(version: &'static str, full: &'static str) -> Option<Lang> {
+    Some(Lang { version, full })
+}
+
 /// One FC runtime.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Runtime {
     /// FC's own identifier, as used in `compatibleRuntime` and `s.yaml`.
     pub name: &'static str,
     pub debian: Debian,
-    /// Python interpreter version functions run with (built in for custom runtimes).
-    pub python: Option<&'static str>,
+    /// Python functions run with (built in for custom runtimes).
+    pub python: Option<Lang>,
+    pub node: Option<Lang>,
+    pub java: Option<Lang>,
+    pub php: Option<Lang>,
     /// A custom runtime: FC adds no language paths; `/opt/bin` and `/opt/lib` are the user's job.
     pub custom: bool,
     /// FC's official build image (FC 3.0 tooling names, version 3.1.0).
@@ -169,88 +231,66 @@ macro_rules! fc_images {
     };
 }
 
-const fn row(
-    name: &'static str,
-    debian: Debian,
-    python: Option<&'static str>,
-    custom: bool,
-    images: (&'static str, &'static str),
-) -> Runtime {
+/// A row with no languages; the table fills them in.
+const fn rt(name: &'static str, debian: Debian, images: (&'static str, &'static str)) -> Runtime {
     Runtime {
         name,
         debian,
-        python,
-        custom,
+        python: None,
+        node: None,
+        java: None,
+        php: None,
+        custom: false,
         fc_build_image: images.0,
         fc_run_image: images.1,
     }
 }
 
-/// Every runtime fclayer builds for, in the order `fclayer runtimes` prints them.
+use Debian::{Bookworm, Bullseye, Buster, Stretch};
+
+/// Every runtime fclayer builds for, in the order `fclayer runtimes` prints them. Language
+/// versions are those of FC's images (aliyun/fc-docker, FC's runtime docs).
 pub static RUNTIMES: &[Runtime] = &[
-    row(
-        "python3.6",
-        Debian::Stretch,
-        Some("3.6"),
-        false,
-        fc_images!("python3.6"),
-    ),
-    row(
-        "python3.9",
-        Debian::Stretch,
-        Some("3.9"),
-        false,
-        fc_images!("python3.9"),
-    ),
-    row(
-        "python3.10",
-        Debian::Buster,
-        Some("3.10"),
-        false,
-        fc_images!("python3.10"),
-    ),
-    row(
-        "python3.12",
-        Debian::Bullseye,
-        Some("3.12"),
-        false,
-        fc_images!(new "python3.12"),
-    ),
-    row(
-        "custom",
-        Debian::Stretch,
-        Some("3.7"),
-        true,
-        fc_images!("custom"),
-    ),
-    row(
-        "custom.debian10",
-        Debian::Buster,
-        Some("3.10"),
-        true,
-        fc_images!("custom.debian10"),
-    ),
-    row(
-        "custom.debian11",
-        Debian::Bullseye,
-        Some("3.12"),
-        true,
-        fc_images!(new "custom.debian11"),
-    ),
-    row(
-        "custom.debian12",
-        Debian::Bookworm,
-        Some("3.11"),
-        true,
-        fc_images!(new "custom.debian12"),
-    ),
+    Runtime { python: lang("3.6", "3.6.15"), ..rt("python3.6", Stretch, fc_images!("python3.6")) },
+    Runtime { python: lang("3.9", "3.9.8"), ..rt("python3.9", Stretch, fc_images!("python3.9")) },
+    Runtime { python: lang("3.10", "3.10.9"), ..rt("python3.10", Buster, fc_images!("python3.10")) },
+    Runtime { python: lang("3.12", "3.12.4"), ..rt("python3.12", Bullseye, fc_images!(new "python3.12")) },
+    Runtime { node: lang("8", "8.17.0"), ..rt("nodejs8", Stretch, fc_images!("nodejs8")) },
+    Runtime { node: lang("10", "10.24.1"), ..rt("nodejs10", Stretch, fc_images!("nodejs10")) },
+    Runtime { node: lang("12", "12.22.1"), ..rt("nodejs12", Stretch, fc_images!("nodejs12")) },
+    Runtime { node: lang("14", "14.18.1"), ..rt("nodejs14", Stretch, fc_images!("nodejs14")) },
+    Runtime { node: lang("16", "16.15.1"), ..rt("nodejs16", Stretch, fc_images!("nodejs16")) },
+    Runtime { node: lang("18", "18.19.0"), ..rt("nodejs18", Buster, fc_images!("nodejs18")) },
+    Runtime { node: lang("20", "20.10.0"), ..rt("nodejs20", Buster, fc_images!("nodejs20")) },
+    Runtime { java: lang("8", "8"), ..rt("java8", Stretch, fc_images!("java8")) },
+    Runtime { java: lang("11", "11"), ..rt("java11", Stretch, fc_images!("java11")) },
+    Runtime { php: lang("7.2", "7.2.34"), ..rt("php7.2", Stretch, fc_images!("php7.2")) },
+    Runtime {
+        python: lang("3.7", "3.7.4"),
+        node: lang("10", "10.16.2"),
+        custom: true,
+        ..rt("custom", Stretch, fc_images!("custom"))
+    },
+    Runtime {
+        python: lang("3.10", "3.10.9"),
+        node: lang("20", "20.10.0"),
+        custom: true,
+        ..rt("custom.debian10", Buster, fc_images!("custom.debian10"))
+    },
+    Runtime {
+        python: lang("3.12", "3.12.4"),
+        custom: true,
+        ..rt("custom.debian11", Bullseye, fc_images!(new "custom.debian11"))
+    },
+    Runtime {
+        python: lang("3.11", "3.11.2"),
+        custom: true,
+        ..rt("custom.debian12", Bookworm, fc_images!(new "custom.debian12"))
+    },
 ];
 
 /// FC's alias: `python3` is the Python 3.6 runtime.
 const ALIASES: &[(&str, &str)] = &[("python3", "python3.6")];
-
-/// The runtime chosen when neither `--runtime` nor the project file names one.
-pub const DEFAULT_PYTHON_RUNTIME: &str = "python3.10";
 
 impl Runtime {
     pub fn find(name: &str) -> Option<&'static Runtime> {
@@ -275,11 +315,33 @@ impl Runtime {
         "linux/amd64"
     }
 
-    /// The kinds of layer this runtime can load.
+    /// The kinds of layer this runtime can load. System packages suit every runtime.
     pub fn supports(&self, kind: Kind) -> bool {
         match kind {
+            Kind::Apt => true,
             Kind::Python => self.python.is_some(),
+            Kind::Node => self.node.is_some(),
+            Kind::Java => self.java.is_some(),
+            Kind::Php => self.php.is_some(),
         }
+    }
+
+    /// The languages this runtime carries, for the table: "Python 3.9", "Node.js 20".
+    pub fn languages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(l) = self.python {
+            out.push(format!("Python {}", l.version));
+        }
+        if let Some(l) = self.node {
+            out.push(format!("Node.js {}", l.version));
+        }
+        if let Some(l) = self.java {
+            out.push(format!("Java {}", l.version));
+        }
+        if let Some(l) = self.php {
+            out.push(format!("PHP {}", l.version));
+        }
+        out
     }
 
     /// Path of this runtime's build-image Dockerfile inside `images/`.
@@ -290,6 +352,19 @@ impl Runtime {
     /// Version part of the FC images' tags.
     pub fn fc_image_version() -> &'static str {
         FC_IMAGE_VERSION
+    }
+}
+
+/// The runtime chosen for a kind of project when neither `--runtime` nor the project file names
+/// one: the newest built-in runtime of that language on FC, `custom.debian10` for system
+/// packages alone.
+pub fn default_runtime(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Apt => "custom.debian10",
+        Kind::Python => "python3.10",
+        Kind::Node => "nodejs20",
+        Kind::Java => "java11",
+        Kind::Php => "php7.2",
     }
 }
 
@@ -336,8 +411,30 @@ mod tests {
     }
 
     #[test]
-    fn the_default_runtime_exists() {
-        assert!(Runtime::find(DEFAULT_PYTHON_RUNTIME).is_some());
+    fn every_default_runtime_exists_and_supports_its_kind() {
+        for kind in Kind::ALL {
+            let rt = Runtime::find(default_runtime(kind)).unwrap();
+            assert!(rt.supports(kind), "{kind}");
+        }
+    }
+
+    #[test]
+    fn node_java_php_runtimes_match_fc_documentation() {
+        for (name, debian) in [
+            ("nodejs8", 9),
+            ("nodejs16", 9),
+            ("nodejs18", 10),
+            ("nodejs20", 10),
+            ("java8", 9),
+            ("java11", 9),
+            ("php7.2", 9),
+        ] {
+            assert_eq!(Runtime::find(name).unwrap().debian.number(), debian, "{name}");
+        }
+        assert_eq!(Runtime::find("nodejs16").unwrap().node.unwrap().full, "16.15.1");
+        assert!(Runtime::find("custom.debian10").unwrap().supports(Kind::Node));
+        assert!(!Runtime::find("python3.9").unwrap().supports(Kind::Node));
+        assert!(Runtime::find("java11").unwrap().supports(Kind::Apt));
     }
 
     #[test]

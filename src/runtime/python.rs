@@ -5,7 +5,11 @@ use super::Runtime;
 
 /// The interpreter command for a runtime, e.g. `python3.9`.
 pub fn interpreter(runtime: &Runtime) -> String {
-    format!("python{}", runtime.python.unwrap_or("3"))
+    format!("python{}", runtime.python.map_or("3", |l| l.version))
+}
+
+pub fn describe(runtime: &Runtime) -> String {
+    format!("pip ({})", interpreter(runtime))
 }
 
 /// Environment for images/install/python.sh.

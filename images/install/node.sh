@@ -1,0 +1,46 @@
+#!/bin/sh
+# Install package.json's production dependencies for an FC Node.js runtime: npm runs in the
+# project's copy (so `file:` dependencies resolve), native addons compile against the build
+# image's Node headers, then node_modules moves to /opt/nodejs/node_modules beside package.json
+# and the lockfile. Set by fclayer: FCLAYER_NODE_MAJOR (e.g. 16).
+set -eu
+for tool in node npm; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "fclayer: $tool is not in the build image" >&2
+    exit 127
+  fi
+done
+have=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$have" != "$FCLAYER_NODE_MAJOR" ]; then
+  echo "fclayer: the build image has Node.js $have, the runtime runs $FCLAYER_NODE_MAJOR: native addons would not load" >&2
+  exit 1
+fi
+npm_major=$(npm --version | cut -d. -f1)
+echo "fclayer: node $(node --version), npm $(npm --version)"
+
+cd /fclayer/src
+rm -rf node_modules
+export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
+# `file:` dependencies are copied in, not linked: a link would point outside the layer.
+export npm_config_install_links=true
+if [ "$npm_major" -ge 8 ]; then omit="--omit=dev"; else omit="--production"; fi
+if [ -f package-lock.json ] || [ -f npm-shrinkwrap.json ]; then
+  npm ci $omit --foreground-scripts
+else
+  npm install $omit --foreground-scripts --no-save
+fi
+
+out=/opt/nodejs
+mkdir -p "$out"
+for f in package.json package-lock.json npm-shrinkwrap.json; do
+  if [ -f "$f" ]; then cp "$f" "$out/"; fi
+done
+if [ -d node_modules ]; then
+  mv node_modules "$out/node_modules"
+else
+  mkdir -p "$out/node_modules"
+fi
+# npm's own bookkeeping and node-gyp's build leftovers are not needed at run time and differ
+# between builds; node_gyp_bins holds links to the build image's python, outside the layer.
+rm -f "$out/node_modules/.package-lock.json"
+find "$out/node_modules" -type d \( -name .deps -o -name node_gyp_bins \) -prune -exec rm -rf {} +

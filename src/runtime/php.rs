@@ -1,0 +1,17 @@
+//! PHP layers: Composer installs composer.json's packages (the lockfile honoured, no dev
+//! packages) into `/opt/php/vendor`, next to composer.json and composer.lock
+//! (images/install/php.sh).
+
+use super::Runtime;
+
+pub fn installer_env(runtime: &Runtime) -> Vec<(String, String)> {
+    let php = runtime.php.expect("php runtime");
+    vec![
+        ("FCLAYER_PHP".into(), php.version.into()),
+        ("FCLAYER_PHP_FULL".into(), php.full.into()),
+    ]
+}
+
+pub fn describe(runtime: &Runtime) -> String {
+    format!("Composer (PHP {})", runtime.php.map_or("?", |l| l.version))
+}
