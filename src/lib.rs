@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod images;
 pub mod layer;
+pub mod native;
 pub mod paths;
 pub mod plan;
 pub mod project;

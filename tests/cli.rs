@@ -48,7 +48,7 @@ fn project_without_requirements_is_bad_input() {
     std::fs::create_dir(&proj).unwrap();
     let out_zip = tmp.path().join("layer.zip");
     let out = run(fclayer().arg("build").arg(&proj).arg("-o").arg(&out_zip));
-    assert_clean_failure(&out, 2, "no requirements.txt", &out_zip);
+    assert_clean_failure(&out, 2, "nothing to build", &out_zip);
 }
 
 #[test]

@@ -1,0 +1,758 @@
+//! The ELF gate: will every native file in a layer ZIP load in the runtime it is meant for?
+//!
+//! The two failures users meet most after deploying are `GLIBC_2.28 not found` (built on a newer
+//! distribution than the runtime) and `invalid ELF header` (built for another architecture).
+//! Both are visible in the files themselves, so [`check_zip`] reads every ELF file straight out
+//! of the ZIP (nothing is extracted) and asks what the dynamic loader will ask at /opt:
+//!
+//! 1. Is it for the runtime's machine (x86_64, 64-bit, little-endian)?
+//! 2. Does it want the runtime's program interpreter?
+//! 3. Is every DT_NEEDED library provided by the runtime image, or present in the layer where
+//!    the loader looks: RPATH (its own and its loaders'), /opt/lib (LD_LIBRARY_PATH), RUNPATH,
+//!    with `$ORIGIN` expanded?
+//! 4. Are the symbol versions it requires no newer than the runtime's glibc and libstdc++
+//!    (or, for a library the layer carries, defined by that library)?
+//!
+//! Python wheels' `WHEEL` tags are checked alongside (see [`wheel`]): they name the fix.
+
+pub mod elf;
+pub mod target;
+mod tree;
+pub mod version;
+pub mod wheel;
+
+#[cfg(test)]
+#[path = "../../tests/fixtures/elf/synth.rs"]
+mod synth;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use elf::{ElfInfo, ElfKind};
+pub use target::{Arch, Target};
+use tree::Tree;
+use version::{Family, Version};
+pub use wheel::WheelFinding;
+
+/// ELF files larger than this are reported and skipped rather than read into memory. Nothing a
+/// layer loads comes near it (the largest wheels' libraries are a few hundred MB).
+const MAX_ELF_BYTES: u64 = 2 << 30;
+
+/// WHEEL files are a few lines; anything larger is not one.
+const MAX_WHEEL_BYTES: u64 = 64 << 10;
+
+/// Why one ELF file will not load (or not fully) in the target runtime.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// Starts like an ELF file but cannot be parsed as one.
+    Unreadable { error: String },
+    /// Built for another processor, word size or byte order ("invalid ELF header").
+    WrongMachine { found: String, expected: String },
+    /// An executable that asks for a loader the runtime does not have (e.g. musl's).
+    Interpreter {
+        interpreter: String,
+        expected: String,
+    },
+    /// A DT_NEEDED library found neither in the runtime nor on the layer's search path.
+    MissingLibrary {
+        library: String,
+        /// The folders looked in, as the function sees them.
+        searched: Vec<String>,
+        /// Files of that name elsewhere in the layer, off the search path (paths inside the
+        /// layer, like `path`).
+        elsewhere: Vec<String>,
+    },
+    /// Symbol versions newer than the runtime's glibc or libstdc++ ("GLIBC_2.34 not found").
+    VersionTooNew {
+        library: String,
+        family: Family,
+        versions: Vec<String>,
+        needs: Version,
+        runtime_has: Version,
+    },
+    /// Symbol versions a library carried in the layer does not define.
+    VersionNotDefined {
+        library: String,
+        path: String,
+        versions: Vec<String>,
+    },
+}
+
+impl Finding {
+    /// One line for the text report.
+    pub fn message(&self) -> String {
+        match self {
+            Finding::Unreadable { error } => format!("cannot be read as ELF ({error})"),
+            Finding::WrongMachine { found, expected } => {
+                format!("{found} ELF in an {expected} runtime")
+            }
+            Finding::Interpreter {
+                interpreter,
+                expected,
+            } => format!("asks for the loader {interpreter}; the runtime has {expected}"),
+            Finding::MissingLibrary {
+                library,
+                searched,
+                elsewhere,
+            } => {
+                let mut s = format!(
+                    "needs {library}, not found (looked in {})",
+                    searched.join(", ")
+                );
+                if !elsewhere.is_empty() {
+                    s.push_str(&format!(
+                        "; the layer has {}, which is not on the search path",
+                        elsewhere
+                            .iter()
+                            .map(|p| tree::absolute(p))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                s
+            }
+            Finding::VersionTooNew {
+                library,
+                family,
+                versions,
+                runtime_has,
+                ..
+            } => format!(
+                "needs {} ({library}); the runtime has {family} {runtime_has}",
+                versions.join(", ")
+            ),
+            Finding::VersionNotDefined {
+                library,
+                path,
+                versions,
+            } => format!(
+                "needs {} from {library}, which the layer's {} does not define",
+                versions.join(", "),
+                tree::absolute(path)
+            ),
+        }
+    }
+}
+
+/// The facts read from one ELF file, as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct ElfSummary {
+    pub machine: String,
+    pub bits: u8,
+    pub endian: &'static str,
+    pub kind: ElfKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soname: Option<String>,
+    pub needed: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rpath: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub runpath: Vec<String>,
+    /// The highest glibc / GLIBCXX / CXXABI version required, by family.
+    pub requires: BTreeMap<Family, Version>,
+}
+
+impl ElfSummary {
+    fn of(info: &ElfInfo) -> ElfSummary {
+        let mut requires: BTreeMap<Family, Version> = BTreeMap::new();
+        for need in &info.requires {
+            for (family, v) in need
+                .versions
+                .iter()
+                .filter_map(|n| version::symbol_version(n))
+            {
+                match requires.get(&family) {
+                    Some(have) if *have >= v => {}
+                    _ => {
+                        requires.insert(family, v);
+                    }
+                }
+            }
+        }
+        ElfSummary {
+            machine: info.machine.name(),
+            bits: info.bits,
+            endian: if info.big_endian { "big" } else { "little" },
+            kind: info.kind,
+            interpreter: info.interpreter.clone(),
+            soname: info.soname.clone(),
+            needed: info.needed.clone(),
+            rpath: info.rpath.clone(),
+            runpath: info.runpath.clone(),
+            requires,
+        }
+    }
+}
+
+/// One ELF file the loader may map, with what is wrong with it (if anything).
+#[derive(Clone, Debug, Serialize)]
+pub struct ElfReport {
+    /// Path inside the layer (under /opt).
+    pub path: String,
+    #[serde(flatten)]
+    pub elf: Option<ElfSummary>,
+    pub findings: Vec<Finding>,
+    /// Things worth knowing that do not stop the file loading.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The result of checking a layer against a runtime.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub layer: String,
+    pub target: Target,
+    pub passed: bool,
+    /// ZIP members read.
+    pub members: u64,
+    /// ELF executables and shared objects checked.
+    pub elf_checked: u64,
+    /// ELF files the loader never maps (`.o`, kernel modules, core dumps): not checked.
+    pub elf_skipped: u64,
+    pub wheels_checked: u64,
+    /// Every ELF file checked, in path order.
+    pub files: Vec<ElfReport>,
+    pub wheels: Vec<WheelFinding>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// True when no file and no wheel has a finding.
+    pub fn passed(&self) -> bool {
+        self.passed
+    }
+
+    /// The ELF files with findings.
+    pub fn failing(&self) -> impl Iterator<Item = &ElfReport> {
+        self.files.iter().filter(|f| !f.findings.is_empty())
+    }
+
+    fn has(&self, pred: impl Fn(&Finding) -> bool) -> bool {
+        self.files.iter().flat_map(|f| &f.findings).any(pred)
+    }
+
+    /// What to do about the findings, for the error's hint: one sentence, the build command
+    /// first because it fixes every kind of finding except a library nobody installed.
+    pub fn hint(&self) -> String {
+        let t = &self.target;
+        let machine = self.has(|f| {
+            matches!(
+                f,
+                Finding::WrongMachine { .. } | Finding::Interpreter { .. }
+            )
+        });
+        let too_new = self.has(|f| matches!(f, Finding::VersionTooNew { .. }))
+            || self.wheels.iter().any(|w| w.problem.contains("glibc"));
+        let python = self.wheels.iter().any(|w| w.problem.contains("Python"));
+        let missing = self.has(|f| matches!(f, Finding::MissingLibrary { .. }));
+
+        let mut build = String::from("build on the runtime's image");
+        if machine {
+            build.push_str(&format!(" for {}", t.arch.platform()));
+        }
+        build.push_str(&format!(" (`fclayer build --runtime {}`)", t.runtime));
+        let mut alternatives = vec![build];
+        if too_new {
+            alternatives.push(format!(
+                "pin an older wheel/version that supports glibc {}",
+                t.glibc
+            ));
+        }
+        if python && let Some(py) = t.python {
+            alternatives.push(format!("install wheels built for Python {py}"));
+        }
+        let mut hint = alternatives.join(", or ");
+        if missing {
+            let libs = format!(
+                "put the missing libraries in the layer's lib/ (`fclayer build --runtime {} \
+                 --apt PACKAGE` does) or beside the file, reached through a $ORIGIN RUNPATH",
+                t.runtime
+            );
+            hint = if machine || too_new || python {
+                format!("{hint}; {libs}")
+            } else {
+                libs
+            };
+        }
+        hint
+    }
+}
+
+/// An ELF file read from the ZIP, before resolution (which needs the whole tree).
+struct Scanned {
+    path: String,
+    info: std::result::Result<ElfInfo, String>,
+}
+
+/// Read every ELF file and WHEEL file in the layer ZIP at `path` and check them against
+/// `target`. Errors only when the ZIP cannot be read; findings go in the report.
+pub fn check_zip(path: &Path, target: &Target) -> Result<Report> {
+    let mut zip = crate::layer::open_zip(path)?;
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        Error::input(format!("cannot read {what} in {}: {e}", path.display()))
+    };
+    let mut tree = Tree::default();
+    let mut scanned: Vec<Scanned> = Vec::new();
+    let mut wheel_files: Vec<(String, String)> = Vec::new();
+    let mut notes = Vec::new();
+    let mut skipped = 0;
+    let members = zip.len();
+    for i in 0..members {
+        let mut member = zip.by_index(i).map_err(|e| bad("a member", &e))?;
+        let name = member.name().map_err(|e| bad("a member name", &e))?;
+        let name = tree::clean(&name);
+        if member.is_dir() || name.is_empty() {
+            continue;
+        }
+        if member.is_symlink() {
+            // A symlink's content is its target (PATH_MAX bounds it).
+            let mut target = Vec::new();
+            member
+                .by_ref()
+                .take(4096)
+                .read_to_end(&mut target)
+                .map_err(|e| bad(&name, &e))?;
+            tree.add_symlink(&name, &String::from_utf8_lossy(&target));
+            continue;
+        }
+        tree.add_file(&name);
+        if wheel::is_wheel_file(&name) {
+            let mut text = String::new();
+            // A WHEEL file that is not UTF-8 is not a wheel's; skip it rather than fail.
+            if member
+                .by_ref()
+                .take(MAX_WHEEL_BYTES)
+                .read_to_string(&mut text)
+                .is_ok()
+            {
+                wheel_files.push((name, text));
+            }
+            continue;
+        }
+        // Most members are .py files and data: four bytes tell them apart from ELF files,
+        // and only ELF files are read whole.
+        let mut magic = [0u8; 4];
+        let mut got = 0;
+        while got < magic.len() {
+            match member.read(&mut magic[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) => return Err(bad(&name, &e)),
+            }
+        }
+        if got < magic.len() || magic != elf::MAGIC {
+            continue;
+        }
+        let size = member.size();
+        if size > MAX_ELF_BYTES {
+            notes.push(format!(
+                "{name}: {} is too large to inspect; not checked",
+                crate::layer::human_bytes(size)
+            ));
+            continue;
+        }
+        // The declared size only pre-sizes the buffer, and only up to 64 MiB, so a lying header
+        // cannot make us allocate much; read_to_end grows to the real end, within the cap.
+        let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
+        data.extend_from_slice(&magic);
+        member
+            .by_ref()
+            .take(MAX_ELF_BYTES)
+            .read_to_end(&mut data)
+            .map_err(|e| bad(&name, &e))?;
+        let info = elf::parse(&data);
+        if let Ok(i) = &info
+            && !i.kind.loadable()
+        {
+            skipped += 1;
+            continue;
+        }
+        scanned.push(Scanned { path: name, info });
+    }
+    drop(zip);
+
+    scanned.sort_by(|a, b| a.path.cmp(&b.path));
+    let elves: HashMap<&str, &ElfInfo> = scanned
+        .iter()
+        .filter_map(|s| s.info.as_ref().ok().map(|i| (s.path.as_str(), i)))
+        .collect();
+    let order: Vec<&str> = scanned.iter().map(|s| s.path.as_str()).collect();
+    let mut checker = Checker {
+        tree: &tree,
+        elves: &elves,
+        target,
+        inherited: HashMap::new(),
+    };
+    checker.inherit_rpaths(&order);
+    let mut via_opt_lib = Vec::new();
+    let files: Vec<ElfReport> = scanned
+        .iter()
+        .map(|s| checker.check(s, &mut via_opt_lib))
+        .collect();
+
+    wheel_files.sort();
+    let wheels: Vec<WheelFinding> = wheel_files
+        .iter()
+        .flat_map(|(p, text)| wheel::check(p, text, target))
+        .collect();
+
+    if target.arch != Arch::X86_64 {
+        notes.push(format!(
+            "FC runtimes are x86_64; checked for {} as --platform asked",
+            target.arch.platform()
+        ));
+    }
+    if target.custom && !via_opt_lib.is_empty() {
+        via_opt_lib.sort();
+        via_opt_lib.dedup();
+        notes.push(format!(
+            "custom runtimes do not put /opt/lib on LD_LIBRARY_PATH: set \
+             LD_LIBRARY_PATH=/opt/lib for the function ({} found there)",
+            via_opt_lib.join(", ")
+        ));
+    }
+    let passed = files.iter().all(|f| f.findings.is_empty()) && wheels.is_empty();
+    Ok(Report {
+        layer: path.display().to_string(),
+        target: target.clone(),
+        passed,
+        members: members as u64,
+        elf_checked: files.len() as u64,
+        elf_skipped: skipped,
+        wheels_checked: wheel_files.len() as u64,
+        files,
+        wheels,
+        notes,
+    })
+}
+
+/// Where a needed library was found.
+enum Found {
+    /// A file in the layer, reached through the named search-path source.
+    Layer {
+        path: String,
+        via: &'static str,
+    },
+    Runtime,
+}
+
+/// Resolution of one file's needs against the tree and the target.
+struct Checker<'a> {
+    tree: &'a Tree,
+    elves: &'a HashMap<&'a str, &'a ElfInfo>,
+    target: &'a Target,
+    /// DT_RPATH folders each ELF file inherits from the files that load it.
+    inherited: HashMap<String, Vec<SearchDir>>,
+}
+
+impl Checker<'_> {
+    /// Whether the loader accepts the file at all on the target.
+    fn fits(&self, info: &ElfInfo) -> bool {
+        info.machine == self.target.arch.machine() && info.bits == 64 && !info.big_endian
+    }
+
+    /// ld.so searches a library's dependencies through the DT_RPATH of the library, then of the
+    /// object that loaded it, and on up (unless the library has DT_RUNPATH). auditwheel relies
+    /// on this: numpy's extension carries `RPATH=$ORIGIN/../../numpy.libs`, and the libraries
+    /// grafted there (openblas -> gfortran -> quadmath) have none of their own. Which file loads
+    /// which depends on resolution, which depends on the inherited folders, so iterate until
+    /// nothing changes (a file counts as reachable through any of its loaders).
+    fn inherit_rpaths(&mut self, order: &[&str]) {
+        for _ in 0..=order.len() {
+            let mut next: HashMap<String, Vec<SearchDir>> = HashMap::new();
+            for &path in order {
+                let Some(info) = self.elves.get(path).copied() else {
+                    continue;
+                };
+                if !self.fits(info) {
+                    continue;
+                }
+                let mut passes = Vec::new();
+                if info.runpath.is_empty() {
+                    self.expand(&info.rpath, path, INHERITED, &mut passes, &mut Vec::new());
+                }
+                passes.extend(self.inherited.get(path).into_iter().flatten().cloned());
+                if passes.is_empty() {
+                    continue;
+                }
+                let dirs = self.search_dirs(path, info, &mut Vec::new());
+                for lib in &info.needed {
+                    if let Ok(Found::Layer { path: dep, .. }) = self.find(lib, &dirs)
+                        && self.elves.contains_key(dep.as_str())
+                    {
+                        let inherited = next.entry(dep).or_default();
+                        for d in &passes {
+                            if !inherited.iter().any(|x| x.dir == d.dir) {
+                                inherited.push(d.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            if next == self.inherited {
+                break;
+            }
+            self.inherited = next;
+        }
+    }
+
+    fn check(&self, scanned: &Scanned, via_opt_lib: &mut Vec<String>) -> ElfReport {
+        let path = scanned.path.clone();
+        let info = match &scanned.info {
+            Ok(info) => info,
+            Err(error) => {
+                return ElfReport {
+                    path,
+                    elf: None,
+                    findings: vec![Finding::Unreadable {
+                        error: error.clone(),
+                    }],
+                    notes: Vec::new(),
+                };
+            }
+        };
+        let mut report = ElfReport {
+            path,
+            elf: Some(ElfSummary::of(info)),
+            findings: Vec::new(),
+            notes: Vec::new(),
+        };
+        let arch = self.target.arch;
+        if !self.fits(info) {
+            // Nothing else matters: the loader rejects the file before reading its needs.
+            report.findings.push(Finding::WrongMachine {
+                found: info.describe_machine(),
+                expected: arch.name().to_string(),
+            });
+            return report;
+        }
+        if let Some(interp) = &info.interpreter {
+            self.check_interpreter(interp, &mut report);
+        }
+        let dirs = self.search_dirs(&report.path, info, &mut report.notes);
+        let mut found: HashMap<&str, Found> = HashMap::new();
+        for lib in &info.needed {
+            match self.find(lib, &dirs) {
+                Ok(f) => {
+                    if let Found::Layer { path, via: OPT_LIB } = &f {
+                        via_opt_lib.push(path.clone());
+                    }
+                    found.insert(lib, f);
+                }
+                Err(searched) => {
+                    if is_libpython(lib) {
+                        report.notes.push(self.libpython_note(lib));
+                        found.insert(lib, Found::Runtime);
+                        continue;
+                    }
+                    let elsewhere = self.tree.named(lib).to_vec();
+                    report.findings.push(Finding::MissingLibrary {
+                        library: lib.clone(),
+                        searched,
+                        elsewhere,
+                    });
+                }
+            }
+        }
+        for need in &info.requires {
+            if !found.contains_key(need.library.as_str()) {
+                // Versions from a library that is not DT_NEEDED (unusual) still bind to it; a
+                // missing library was reported above.
+                match self.find(&need.library, &dirs) {
+                    Ok(f) => {
+                        found.insert(&need.library, f);
+                    }
+                    Err(_) => continue,
+                }
+            }
+            match &found[need.library.as_str()] {
+                Found::Layer { path, .. } => self.check_layer_versions(need, path, &mut report),
+                Found::Runtime => self.check_runtime_versions(need, &mut report),
+            }
+        }
+        report
+    }
+
+    fn check_interpreter(&self, interp: &str, report: &mut ElfReport) {
+        let loader = self.target.arch.loader();
+        let system = interp.starts_with("/lib") && interp.ends_with(&format!("/{loader}"));
+        let in_layer = interp
+            .strip_prefix("/opt/")
+            .is_some_and(|p| self.tree.file(p).is_some());
+        if !system && !in_layer {
+            report.findings.push(Finding::Interpreter {
+                interpreter: interp.to_string(),
+                expected: format!("/lib64/{loader}"),
+            });
+        }
+    }
+
+    /// RPATH/RUNPATH entries of the file at `path` as folders inside the layer. Entries that
+    /// cannot lead into the layer are dropped, with a note when that is surprising.
+    fn expand(
+        &self,
+        entries: &[String],
+        path: &str,
+        via: &'static str,
+        dirs: &mut Vec<SearchDir>,
+        notes: &mut Vec<String>,
+    ) {
+        for e in entries {
+            match self.tree.search_dir(e, path) {
+                Ok(dir) => dirs.push(SearchDir { dir, via }),
+                // A system folder (/usr/lib) is the runtime's: its list covers it.
+                Err(why) if !why.ends_with("outside /opt") => {
+                    notes.push(format!("{via} entry {why}; not searched"));
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// The file's search path, in the loader's order: its RPATH and the RPATHs it inherits
+    /// (both ignored when it has a RUNPATH), LD_LIBRARY_PATH=/opt/lib, RUNPATH.
+    fn search_dirs(&self, path: &str, info: &ElfInfo, notes: &mut Vec<String>) -> Vec<SearchDir> {
+        let mut dirs = Vec::new();
+        if info.runpath.is_empty() {
+            self.expand(&info.rpath, path, "RPATH", &mut dirs, notes);
+            for d in self.inherited.get(path).into_iter().flatten() {
+                if !dirs.iter().any(|x| x.dir == d.dir) {
+                    dirs.push(d.clone());
+                }
+            }
+        }
+        dirs.push(SearchDir {
+            dir: "lib".into(),
+            via: OPT_LIB,
+        });
+        self.expand(&info.runpath, path, "RUNPATH", &mut dirs, notes);
+        dirs
+    }
+
+    /// Find a needed library the way ld.so would; `Err` lists where it looked.
+    fn find(&self, lib: &str, dirs: &[SearchDir]) -> std::result::Result<Found, Vec<String>> {
+        if lib.contains('/') {
+            // A path, not a name: ld.so opens exactly that file.
+            if let Some(p) = lib.strip_prefix("/opt/")
+                && let Some(real) = self.tree.file(p)
+            {
+                return Ok(Found::Layer {
+                    path: real,
+                    via: "path",
+                });
+            }
+            return Err(vec![lib.to_string()]);
+        }
+        for d in dirs {
+            let candidate = if d.dir.is_empty() {
+                lib.to_string()
+            } else {
+                format!("{}/{lib}", d.dir)
+            };
+            if let Some(real) = self.tree.file(&candidate) {
+                return Ok(Found::Layer {
+                    path: real,
+                    via: d.via,
+                });
+            }
+        }
+        if self.target.provides(lib) {
+            return Ok(Found::Runtime);
+        }
+        let mut searched: Vec<String> = dirs.iter().map(|d| tree::absolute(&d.dir)).collect();
+        searched.dedup();
+        searched.push(format!(
+            "the runtime's libraries (Debian {})",
+            self.target.debian
+        ));
+        Err(searched)
+    }
+
+    fn libpython_note(&self, lib: &str) -> String {
+        match self.target.python {
+            Some(py) if lib.starts_with(&format!("libpython{py}.")) => {
+                format!("needs {lib}: provided by the runtime's Python {py}")
+            }
+            Some(py) => format!(
+                "needs {lib}: the runtime's Python is {py}, so this only loads under another \
+                 interpreter"
+            ),
+            None => format!("needs {lib}: only loads inside a Python that provides it"),
+        }
+    }
+
+    fn check_runtime_versions(&self, need: &elf::VersionNeed, report: &mut ElfReport) {
+        let mut too_new: BTreeMap<Family, Vec<(Version, &str)>> = BTreeMap::new();
+        for name in &need.versions {
+            if let Some((family, v)) = version::symbol_version(name)
+                && v > *self.target.level(family)
+            {
+                too_new.entry(family).or_default().push((v, name));
+            }
+        }
+        for (family, mut list) in too_new {
+            list.sort();
+            let needs = list.last().map(|(v, _)| v.clone()).expect("non-empty");
+            report.findings.push(Finding::VersionTooNew {
+                library: need.library.clone(),
+                family,
+                versions: list.iter().map(|(_, n)| n.to_string()).collect(),
+                needs,
+                runtime_has: self.target.level(family).clone(),
+            });
+        }
+    }
+
+    /// A library the layer carries replaces the runtime's, so its own version definitions
+    /// decide. One without any (an unversioned library) satisfies every requirement: ld.so only
+    /// checks versions against objects that define some.
+    fn check_layer_versions(&self, need: &elf::VersionNeed, path: &str, report: &mut ElfReport) {
+        let Some(lib) = self.elves.get(path) else {
+            return;
+        };
+        if lib.defines.is_empty() {
+            return;
+        }
+        let missing: Vec<String> = need
+            .versions
+            .iter()
+            .filter(|v| !lib.defines.contains(v))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            report.findings.push(Finding::VersionNotDefined {
+                library: need.library.clone(),
+                path: path.to_string(),
+                versions: missing,
+            });
+        }
+    }
+}
+
+/// How /opt/lib is reached: FC's built-in runtimes put it on LD_LIBRARY_PATH.
+const OPT_LIB: &str = "LD_LIBRARY_PATH";
+
+/// A folder searched because a file that loads this one has it in its DT_RPATH.
+const INHERITED: &str = "RPATH of a loading file";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SearchDir {
+    /// Relative to /opt.
+    dir: String,
+    via: &'static str,
+}
+
+/// `libpython3.9.so.1.0`, `libpython3.6m.so.1.0`: the interpreter's own library.
+fn is_libpython(lib: &str) -> bool {
+    lib.starts_with("libpython3") && lib.contains(".so")
+}
+
+#[cfg(test)]
+mod tests;
