@@ -27,9 +27,10 @@ example: images build
 
 # The whole test suite: unit tests, CLI tests and the real-Docker end-to-end tests, which
 # `cargo test` alone shows as ignored (skipped, with the reason) and which fail here when the
-# engine is missing.
+# engine is missing. One test at a time: each end-to-end test asserts the engine holds nothing
+# of fclayer's after its build, which a concurrent test's containers would break.
 test: images
-	$(CARGO) test --locked -- --include-ignored
+	$(CARGO) test --locked -- --include-ignored --test-threads=1
 
 # Tests that need no engine.
 test-unit:

@@ -142,11 +142,17 @@ async fn install(
         ] {
             env.push((name.into(), format!("/{INPUT_ROOT}/ca-bundle.crt")));
         }
-        env.push(("NODE_EXTRA_CA_CERTS".into(), format!("/{INPUT_ROOT}/ca.crt")));
+        env.push((
+            "NODE_EXTRA_CA_CERTS".into(),
+            format!("/{INPUT_ROOT}/ca.crt"),
+        ));
     }
     env.sort();
     env.dedup_by(|a, b| a.0 == b.0);
-    let mut cmd = vec!["/bin/sh".to_string(), format!("/{INPUT_ROOT}/install/entry.sh")];
+    let mut cmd = vec![
+        "/bin/sh".to_string(),
+        format!("/{INPUT_ROOT}/install/entry.sh"),
+    ];
     cmd.extend(kinds.iter().map(|k| k.name().to_string()));
     let spec = RunSpec {
         image: image.tag.clone(),
@@ -162,7 +168,11 @@ async fn install(
     let installers: Vec<String> = kinds.iter().map(|k| describe(*k, rt)).collect();
     let step = console.step(
         "Installing",
-        format!("with {} in container {}", installers.join(", "), container.short_id()),
+        format!(
+            "with {} in container {}",
+            installers.join(", "),
+            container.short_id()
+        ),
     );
     let exit = container.run(plan.timeout, console, &plan.secrets).await?;
     if exit.code != 0 {
@@ -320,6 +330,16 @@ fn input_archive(plan: &BuildPlan, output: &Output) -> Result<Vec<u8>> {
     )?;
     if let Some(ca) = &plan.ca {
         tar.file(&format!("{INPUT_ROOT}/ca.crt"), &ca.pem, false)?;
+    }
+    if plan.mode.kinds().contains(&Kind::Apt) {
+        // The apt installer skips libraries the runtime image already has: the ELF gate's list.
+        let target = crate::native::target::Target::new(plan.runtime, None)?;
+        let list: String = target.provided.iter().map(|s| format!("{s}\n")).collect();
+        tar.file(
+            &format!("{INPUT_ROOT}/provided.txt"),
+            list.as_bytes(),
+            false,
+        )?;
     }
     tar.dir(&format!("{INPUT_ROOT}/src"))?;
     project::add_inputs(

@@ -97,8 +97,10 @@ impl BuildPlan {
             ));
         }
         if !project.is_dir() {
-            return Err(Error::input(format!("{} is not a directory", project.display()))
-                .with_hint("give the project's folder, not a file in it"));
+            return Err(
+                Error::input(format!("{} is not a directory", project.display()))
+                    .with_hint("give the project's folder, not a file in it"),
+            );
         }
         let decl = ProjectFile::load(project)?
             .and_then(|f| (f.layers.len() == 1).then(|| f.layers[0].clone()))
@@ -110,9 +112,10 @@ impl BuildPlan {
             (None, None) => None,
         };
         let chosen = match chosen {
-            Some((name, from)) => {
-                Some((Runtime::find(&name).ok_or_else(|| unknown_runtime(&name))?, from))
-            }
+            Some((name, from)) => Some((
+                Runtime::find(&name).ok_or_else(|| unknown_runtime(&name))?,
+                from,
+            )),
             None => None,
         };
 
@@ -263,7 +266,9 @@ fn dockerfile_spec(project: &Path, dockerfile: &Path, args: &BuildArgs) -> Resul
             .split_once('=')
             .ok_or_else(|| Error::input(format!("--build-arg {arg}: expected KEY=VALUE")))?;
         if k.is_empty() {
-            return Err(Error::input(format!("--build-arg {arg}: the name is empty")));
+            return Err(Error::input(format!(
+                "--build-arg {arg}: the name is empty"
+            )));
         }
         build_args.push((k.to_string(), v.to_string()));
     }

@@ -122,7 +122,10 @@ fn check_json_manifest(path: &Path, maps: &[&str]) -> Result<serde_json::Value> 
         .with_hint("fix the JSON syntax (a missing comma or quote is the usual cause)")
     })?;
     let obj = value.as_object().ok_or_else(|| {
-        Error::input(format!("{}: expected a JSON object at the top level", path.display()))
+        Error::input(format!(
+            "{}: expected a JSON object at the top level",
+            path.display()
+        ))
     })?;
     for key in maps {
         if let Some(v) = obj.get(*key)
@@ -143,7 +146,10 @@ fn strip_position(msg: &str) -> &str {
 }
 
 pub fn check_package_json(path: &Path) -> Result<()> {
-    check_json_manifest(path, &["dependencies", "optionalDependencies", "devDependencies"])?;
+    check_json_manifest(
+        path,
+        &["dependencies", "optionalDependencies", "devDependencies"],
+    )?;
     let lock = path.with_file_name("package-lock.json");
     if lock.is_file() {
         check_json_manifest(&lock, &[])?;
@@ -205,7 +211,9 @@ pub fn read_apt_list(path: &Path) -> Result<Vec<String>> {
 /// Debian policy: lower case letters, digits, `+ - .`, at least two characters, starting with
 /// a letter or digit; optionally `=VERSION`.
 pub fn check_apt_name(spec: &str) -> std::result::Result<(), String> {
-    let (name, version) = spec.split_once('=').map_or((spec, None), |(n, v)| (n, Some(v)));
+    let (name, version) = spec
+        .split_once('=')
+        .map_or((spec, None), |(n, v)| (n, Some(v)));
     let valid = name.len() >= 2
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
@@ -310,11 +318,16 @@ pub fn add_inputs(
         })
         .collect();
     let keep = |full: &Path, _rel: &str, is_dir: bool| {
-        let name = full.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = full
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         if is_dir {
             return !SKIP_DIRS.contains(&name.as_ref());
         }
-        !(exclude.iter().any(|x| x == full) || name.ends_with(".partial") || name.ends_with(".spool"))
+        !(exclude.iter().any(|x| x == full)
+            || name.ends_with(".partial")
+            || name.ends_with(".spool"))
     };
     let root = dir.canonicalize().at("open", dir)?;
     let mut listed = BTreeMap::new();
@@ -335,9 +348,7 @@ pub fn docker_context(dir: &Path, dockerfile: &Path) -> Result<(Vec<u8>, String)
         .and_then(|p| p.to_str())
         .map(str::to_string);
     let keep = |_full: &Path, rel: &str, is_dir: bool| {
-        Some(rel) == inside.as_deref()
-            || rel == ".dockerignore"
-            || !ignore.excluded(rel, is_dir)
+        Some(rel) == inside.as_deref() || rel == ".dockerignore" || !ignore.excluded(rel, is_dir)
     };
     let mut tar = TarBuilder::new();
     let mut listed = BTreeMap::new();
@@ -383,7 +394,11 @@ impl DockerIgnore {
                 .literal_separator(true)
                 .build()
                 .map_err(|e| {
-                    Error::input(format!("{}:{}: bad pattern `{line}`: {e}", path.display(), i + 1))
+                    Error::input(format!(
+                        "{}:{}: bad pattern `{line}`: {e}",
+                        path.display(),
+                        i + 1
+                    ))
                 })?;
             rules.push((glob.compile_matcher(), exclude));
         }
@@ -394,7 +409,9 @@ impl DockerIgnore {
         let mut out = false;
         for (glob, exclude) in &self.rules {
             let hit = glob.is_match(rel)
-                || rel.match_indices('/').any(|(i, _)| glob.is_match(&rel[..i]));
+                || rel
+                    .match_indices('/')
+                    .any(|(i, _)| glob.is_match(&rel[..i]));
             if hit {
                 out = *exclude;
             }
@@ -511,11 +528,20 @@ mod tests {
     fn json_manifests_report_line_and_column() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("package.json");
-        std::fs::write(&p, "{\n  \"name\": \"x\",\n  \"dependencies\": {\"a\": \"1\"\n}\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\n  \"name\": \"x\",\n  \"dependencies\": {\"a\": \"1\"\n}\n",
+        )
+        .unwrap();
         let e = check_package_json(&p).unwrap_err();
         assert!(e.message.contains("package.json:5:"), "{}", e.message);
         std::fs::write(&p, "{\"dependencies\": [\"a\"]}").unwrap();
-        assert!(check_package_json(&p).unwrap_err().message.contains("must be an object"));
+        assert!(
+            check_package_json(&p)
+                .unwrap_err()
+                .message
+                .contains("must be an object")
+        );
         let c = dir.path().join("composer.json");
         std::fs::write(&c, "{\"require\": {\"a/b\": \"^1\"}}").unwrap();
         check_composer_json(&c).unwrap();
@@ -536,11 +562,22 @@ mod tests {
     fn apt_lists_take_debian_names_only() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("apt.txt");
-        std::fs::write(&p, "# tools\npostgresql-client libpq5=15.10-0+deb12u1\n\nlibc++1\n").unwrap();
-        assert_eq!(read_apt_list(&p).unwrap(), vec!["postgresql-client", "libpq5=15.10-0+deb12u1", "libc++1"]);
+        std::fs::write(
+            &p,
+            "# tools\npostgresql-client libpq5=15.10-0+deb12u1\n\nlibc++1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_apt_list(&p).unwrap(),
+            vec!["postgresql-client", "libpq5=15.10-0+deb12u1", "libc++1"]
+        );
         std::fs::write(&p, "ok-pkg\nBad_Name\n").unwrap();
         let e = read_apt_list(&p).unwrap_err();
-        assert!(e.message.contains("apt.txt:2:") && e.message.contains("Bad_Name"), "{}", e.message);
+        assert!(
+            e.message.contains("apt.txt:2:") && e.message.contains("Bad_Name"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -560,10 +597,17 @@ mod tests {
     fn dockerignore_follows_docker_rules() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path();
-        std::fs::write(p.join(".dockerignore"), "# comment\n*.log\nbuild/\n**/secret.txt\n!build/keep.txt\n").unwrap();
+        std::fs::write(
+            p.join(".dockerignore"),
+            "# comment\n*.log\nbuild/\n**/secret.txt\n!build/keep.txt\n",
+        )
+        .unwrap();
         let ig = DockerIgnore::load(p).unwrap();
         assert!(ig.excluded("a.log", false));
-        assert!(!ig.excluded("sub/a.log", false), "`*` does not cross folders");
+        assert!(
+            !ig.excluded("sub/a.log", false),
+            "`*` does not cross folders"
+        );
         assert!(ig.excluded("build/x.o", false));
         assert!(!ig.excluded("build/keep.txt", false));
         assert!(ig.excluded("deep/er/secret.txt", false));

@@ -27,6 +27,10 @@ apt-get update -qq
 # ca-certificates-java must configure before the JDK; some releases need the man folder.
 mkdir -p /usr/share/man/man1
 apt-get install -y -qq --no-install-recommends ca-certificates "openjdk-$major-jdk-headless" maven >/dev/null
+# Debian's packaged maven-dependency-plugin lets air-gapped builds resolve without Maven Central.
+apt-get install -y -qq --no-install-recommends libmaven-dependency-plugin-java >/dev/null ||
+  echo "fclayer: this release does not package maven-dependency-plugin; Maven will fetch it"
+
 rm -rf /var/lib/apt/lists/*
 java -version 2>&1 | head -n 1
 mvn -version 2>&1 | head -n 1

@@ -22,7 +22,7 @@ installed >/tmp/fclayer-before
 echo "fclayer: apt-get install $FCLAYER_APT"
 apt-get update -qq
 # shellcheck disable=SC2086
-apt-get install -y --no-install-recommends $FCLAYER_APT
+apt-get install -y --no-install-recommends -o Dpkg::Use-Pty=0 $FCLAYER_APT
 installed >/tmp/fclayer-after
 comm -13 /tmp/fclayer-before /tmp/fclayer-after >/tmp/fclayer-new
 

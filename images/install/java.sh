@@ -13,7 +13,11 @@ cd /fclayer/src
 settings=""
 if [ -f settings.xml ]; then settings="-s settings.xml"; fi
 mkdir -p /opt/java/lib
-# Debian's Maven carries maven-dependency-plugin in its local repository (/usr/share/maven-repo);
-# offline users point their settings there.
-mvn -B -ntp $settings dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory=/opt/java/lib -Dmdep.useRepositoryLayout=false
+# The plugin is named by version, so a build needs no plugin metadata from a remote repository:
+# the one Debian packages (libmaven-dependency-plugin-java, in /usr/share/maven-repo, which an
+# air-gapped settings.xml can mirror central to), else a current release from Maven Central.
+plugin_dir=/usr/share/maven-repo/org/apache/maven/plugins/maven-dependency-plugin
+version=$(ls "$plugin_dir" 2>/dev/null | grep -v '^debian$' | sort -V | tail -n 1)
+version=${version:-3.6.1}
+mvn -B -ntp $settings "org.apache.maven.plugins:maven-dependency-plugin:$version:copy-dependencies" \
+  -DincludeScope=runtime -DoutputDirectory=/opt/java/lib

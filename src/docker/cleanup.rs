@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use bollard::query_parameters::{ListContainersOptions, RemoveContainerOptions, RemoveImageOptions};
+use bollard::query_parameters::{
+    ListContainersOptions, RemoveContainerOptions, RemoveImageOptions,
+};
 
 use super::{Engine, LABEL_RUN};
 

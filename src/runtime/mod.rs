@@ -251,20 +251,62 @@ use Debian::{Bookworm, Bullseye, Buster, Stretch};
 /// Every runtime fclayer builds for, in the order `fclayer runtimes` prints them. Language
 /// versions are those of FC's images (aliyun/fc-docker, FC's runtime docs).
 pub static RUNTIMES: &[Runtime] = &[
-    Runtime { python: lang("3.6", "3.6.15"), ..rt("python3.6", Stretch, fc_images!("python3.6")) },
-    Runtime { python: lang("3.9", "3.9.8"), ..rt("python3.9", Stretch, fc_images!("python3.9")) },
-    Runtime { python: lang("3.10", "3.10.9"), ..rt("python3.10", Buster, fc_images!("python3.10")) },
-    Runtime { python: lang("3.12", "3.12.4"), ..rt("python3.12", Bullseye, fc_images!(new "python3.12")) },
-    Runtime { node: lang("8", "8.17.0"), ..rt("nodejs8", Stretch, fc_images!("nodejs8")) },
-    Runtime { node: lang("10", "10.24.1"), ..rt("nodejs10", Stretch, fc_images!("nodejs10")) },
-    Runtime { node: lang("12", "12.22.1"), ..rt("nodejs12", Stretch, fc_images!("nodejs12")) },
-    Runtime { node: lang("14", "14.18.1"), ..rt("nodejs14", Stretch, fc_images!("nodejs14")) },
-    Runtime { node: lang("16", "16.15.1"), ..rt("nodejs16", Stretch, fc_images!("nodejs16")) },
-    Runtime { node: lang("18", "18.19.0"), ..rt("nodejs18", Buster, fc_images!("nodejs18")) },
-    Runtime { node: lang("20", "20.10.0"), ..rt("nodejs20", Buster, fc_images!("nodejs20")) },
-    Runtime { java: lang("8", "8"), ..rt("java8", Stretch, fc_images!("java8")) },
-    Runtime { java: lang("11", "11"), ..rt("java11", Stretch, fc_images!("java11")) },
-    Runtime { php: lang("7.2", "7.2.34"), ..rt("php7.2", Stretch, fc_images!("php7.2")) },
+    Runtime {
+        python: lang("3.6", "3.6.15"),
+        ..rt("python3.6", Stretch, fc_images!("python3.6"))
+    },
+    Runtime {
+        python: lang("3.9", "3.9.8"),
+        ..rt("python3.9", Stretch, fc_images!("python3.9"))
+    },
+    Runtime {
+        python: lang("3.10", "3.10.9"),
+        ..rt("python3.10", Buster, fc_images!("python3.10"))
+    },
+    Runtime {
+        python: lang("3.12", "3.12.4"),
+        ..rt("python3.12", Bullseye, fc_images!(new "python3.12"))
+    },
+    Runtime {
+        node: lang("8", "8.17.0"),
+        ..rt("nodejs8", Stretch, fc_images!("nodejs8"))
+    },
+    Runtime {
+        node: lang("10", "10.24.1"),
+        ..rt("nodejs10", Stretch, fc_images!("nodejs10"))
+    },
+    Runtime {
+        node: lang("12", "12.22.1"),
+        ..rt("nodejs12", Stretch, fc_images!("nodejs12"))
+    },
+    Runtime {
+        node: lang("14", "14.18.1"),
+        ..rt("nodejs14", Stretch, fc_images!("nodejs14"))
+    },
+    Runtime {
+        node: lang("16", "16.15.1"),
+        ..rt("nodejs16", Stretch, fc_images!("nodejs16"))
+    },
+    Runtime {
+        node: lang("18", "18.19.0"),
+        ..rt("nodejs18", Buster, fc_images!("nodejs18"))
+    },
+    Runtime {
+        node: lang("20", "20.10.0"),
+        ..rt("nodejs20", Buster, fc_images!("nodejs20"))
+    },
+    Runtime {
+        java: lang("8", "8"),
+        ..rt("java8", Stretch, fc_images!("java8"))
+    },
+    Runtime {
+        java: lang("11", "11"),
+        ..rt("java11", Stretch, fc_images!("java11"))
+    },
+    Runtime {
+        php: lang("7.2", "7.2.34"),
+        ..rt("php7.2", Stretch, fc_images!("php7.2"))
+    },
     Runtime {
         python: lang("3.7", "3.7.4"),
         node: lang("10", "10.16.2"),
@@ -280,12 +322,20 @@ pub static RUNTIMES: &[Runtime] = &[
     Runtime {
         python: lang("3.12", "3.12.4"),
         custom: true,
-        ..rt("custom.debian11", Bullseye, fc_images!(new "custom.debian11"))
+        ..rt(
+            "custom.debian11",
+            Bullseye,
+            fc_images!(new "custom.debian11"),
+        )
     },
     Runtime {
         python: lang("3.11", "3.11.2"),
         custom: true,
-        ..rt("custom.debian12", Bookworm, fc_images!(new "custom.debian12"))
+        ..rt(
+            "custom.debian12",
+            Bookworm,
+            fc_images!(new "custom.debian12"),
+        )
     },
 ];
 
@@ -429,10 +479,21 @@ mod tests {
             ("java11", 9),
             ("php7.2", 9),
         ] {
-            assert_eq!(Runtime::find(name).unwrap().debian.number(), debian, "{name}");
+            assert_eq!(
+                Runtime::find(name).unwrap().debian.number(),
+                debian,
+                "{name}"
+            );
         }
-        assert_eq!(Runtime::find("nodejs16").unwrap().node.unwrap().full, "16.15.1");
-        assert!(Runtime::find("custom.debian10").unwrap().supports(Kind::Node));
+        assert_eq!(
+            Runtime::find("nodejs16").unwrap().node.unwrap().full,
+            "16.15.1"
+        );
+        assert!(
+            Runtime::find("custom.debian10")
+                .unwrap()
+                .supports(Kind::Node)
+        );
         assert!(!Runtime::find("python3.9").unwrap().supports(Kind::Node));
         assert!(Runtime::find("java11").unwrap().supports(Kind::Apt));
     }
