@@ -11,6 +11,7 @@
 //!    entry, compressed in parallel, never unpacked on disk), remove the container.
 //! 5. Write the ordered ZIP, enforce the size budget, hash it, move it into place.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -19,11 +20,13 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::console::Console;
 use crate::docker::Engine;
+use crate::docker::platform::Execution;
 use crate::docker::run::{Container, RunSpec, tail_details};
 use crate::error::{Error, Result};
 use crate::images;
 use crate::layer::pack::{PackOptions, Packer};
 use crate::layer::{LayerInfo, Output, human_bytes};
+use crate::native::Target;
 use crate::plan::{BuildPlan, DockerfileSpec, Mode};
 use crate::project;
 use crate::runtime::{Kind, Runtime, apt, java, node, php, python};
@@ -86,9 +89,17 @@ pub async fn build(
     container.remove().await?;
     check_produced(plan, &packer)?;
     let max_size = plan.max_size;
-    let info = tokio::task::spawn_blocking(move || output.commit(packer, max_size))
-        .await
-        .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    let target = Target::new(rt, Some(plan.platform))?;
+    let allow = plan.allow_incompatible;
+    let gate_console = console.clone();
+    let name = plan.output.display().to_string();
+    let info = tokio::task::spawn_blocking(move || {
+        output.commit(packer, max_size, |zip| {
+            gate(zip, &name, &target, allow, &gate_console)
+        })
+    })
+    .await
+    .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
     step.done(format!(
         "{} files, {} unpacked",
         info.files,
@@ -129,7 +140,7 @@ async fn install(
             Kind::Php => php::installer_env(rt),
         });
     }
-    env.push(("FCLAYER_ARCH".into(), rt.arch().into()));
+    env.push(("FCLAYER_ARCH".into(), plan.arch.name().into()));
     env.extend(plan.env.iter().cloned());
     if plan.ca.is_some() {
         for name in [
@@ -162,21 +173,41 @@ async fn install(
         workdir: Some(format!("/{INPUT_ROOT}/src")),
         network_disabled: false,
     };
-    let container = engine.create_container(&spec).await?;
-    container.upload("/", inputs).await?;
-
     let installers: Vec<String> = kinds.iter().map(|k| describe(*k, rt)).collect();
-    let step = console.step(
-        "Installing",
-        format!(
-            "with {} in container {}",
-            installers.join(", "),
-            container.short_id()
-        ),
-    );
-    let exit = container.run(plan.timeout, console, &plan.secrets).await?;
-    if exit.code != 0 {
+    let mut attempt = 0;
+    let (container, exit) = loop {
+        attempt += 1;
+        let container = engine.create_container(&spec).await?;
+        container.upload("/", inputs.clone()).await?;
+        let step = console.step(
+            "Installing",
+            format!(
+                "with {} in container {}",
+                installers.join(", "),
+                container.short_id()
+            ),
+        );
+        let exit = container.run(plan.timeout, console, &plan.secrets).await?;
+        if exit.code == 0 {
+            step.done("done");
+            break (container, exit);
+        }
         drop(step);
+        // QEMU sometimes crashes an emulated process with SIGSEGV or SIGILL where the same
+        // program runs fine natively (buildx #1170, esbuild #3153): one more try, said aloud.
+        let crashed = matches!(exit.code, 132 | 139);
+        if crashed && image.execution == Execution::Emulated && attempt == 1 {
+            console.warn(format!(
+                "the installer was {} under emulation, a known QEMU fault; running it once more",
+                exit.describe()
+            ));
+            container.remove().await?;
+            continue;
+        }
+        break (container, exit);
+    };
+    if exit.code != 0 {
+        container.remove().await?;
         // The scripts announce each installer as it starts; the last announced one failed.
         let failed = exit
             .tail
@@ -195,7 +226,6 @@ async fn install(
         .with_details(tail_details(&exit.tail))
         .with_hint(installer_hint(failed, rt)));
     }
-    step.done("done");
     Ok(container)
 }
 
@@ -232,6 +262,32 @@ async fn from_dockerfile(
     .await;
     // The image (a temporary, labelled tag) goes with the run's cleanup, after the container.
     result
+}
+
+/// The ELF gate on the finished ZIP, before it is moved into place: every native file must load
+/// on the target runtime. With --allow-incompatible the findings are shown and the layer kept.
+fn gate(zip: &Path, name: &str, target: &Target, allow: bool, console: &Console) -> Result<()> {
+    let step = console.step(
+        "Checking",
+        format!("native files against {}", target.describe()),
+    );
+    let mut report = crate::native::check_zip(zip, target)?;
+    report.layer = name.to_string();
+    if report.passed() {
+        step.done(format!(
+            "{} ELF files and {} wheels fit",
+            report.elf_checked, report.wheels_checked
+        ));
+        return Ok(());
+    }
+    drop(step);
+    console.block(&crate::commands::check::render(&report));
+    let err = crate::commands::check::failure(&report);
+    if allow {
+        console.warn(format!("{} (kept: --allow-incompatible)", err.message));
+        return Ok(());
+    }
+    Err(err.with_details(["(--allow-incompatible writes the layer anyway)"]))
 }
 
 /// Each installer must have put something in its folder.

@@ -49,6 +49,9 @@ pub enum Command {
     /// Check every ELF file in a layer against a runtime: architecture, glibc/libstdc++ symbol
     /// versions, needed libraries.
     Check(CheckArgs),
+    /// Load a layer in a container of the runtime's image (network off): import every Python
+    /// package, require every Node.js package, and have the loader resolve every ELF file.
+    Verify(VerifyArgs),
     /// List the FC runtimes, their Debian release, glibc and build image.
     Runtimes(RuntimesArgs),
 }
@@ -98,6 +101,16 @@ pub struct BuildArgs {
     /// Stop the installer after this many seconds.
     #[arg(long, default_value_t = 1800, value_name = "SECS")]
     pub timeout: u64,
+
+    /// Platform to build for. FC runs linux/amd64 only (the default); linux/arm64 builds the
+    /// same way for other targets and for testing cross-architecture builds.
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+
+    /// Write the layer even when the ELF check finds files that will not load on the runtime
+    /// (wrong architecture, too new a glibc, missing libraries). The findings are still shown.
+    #[arg(long)]
+    pub allow_incompatible: bool,
 
     /// Largest ZIP to accept, in bytes (FC's limit is 500 MB).
     #[arg(long, default_value_t = crate::layer::DEFAULT_MAX_SIZE, value_name = "BYTES")]
@@ -170,6 +183,44 @@ pub struct CheckArgs {
     /// Target platform instead of the runtime's (linux/amd64); e.g. linux/arm64.
     #[arg(long)]
     pub platform: Option<String>,
+
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The layer ZIP.
+    pub zip: PathBuf,
+
+    /// FC runtime whose image the layer is tried in (see `fclayer runtimes`).
+    #[arg(short, long)]
+    pub runtime: String,
+
+    /// Python module to import (repeatable). Default: every top-level package in python/.
+    #[arg(long = "import", value_name = "MODULE")]
+    pub imports: Vec<String>,
+
+    /// Node.js package to require (repeatable). Default: every package in nodejs/node_modules/.
+    #[arg(long = "require", value_name = "PACKAGE")]
+    pub requires: Vec<String>,
+
+    /// Run in this image instead of FC's official run image for the runtime.
+    #[arg(long, conflicts_with = "base_image")]
+    pub image: Option<String>,
+
+    /// Run in the runtime's build image on this base (as `fclayer build --base-image` makes it).
+    #[arg(long, env = "FCLAYER_BASE_IMAGE")]
+    pub base_image: Option<String>,
+
+    /// Platform of the container (default: the runtime's, linux/amd64).
+    #[arg(long)]
+    pub platform: Option<String>,
+
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 600, value_name = "SECS")]
+    pub timeout: u64,
 
     /// Print the report as JSON on stdout.
     #[arg(long)]

@@ -83,6 +83,13 @@ impl Console {
         );
     }
 
+    /// A block of report lines (e.g. the ELF check's findings), unless --quiet.
+    pub fn block(&self, text: &str) {
+        if !self.inner.quiet {
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+        }
+    }
+
     /// A line of the build container's output; shown only with --verbose.
     pub fn container_line(&self, line: &str) {
         if self.inner.verbose && !self.inner.quiet {

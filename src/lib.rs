@@ -18,6 +18,7 @@ pub mod plan;
 pub mod project;
 pub mod runtime;
 pub mod tarball;
+pub mod verify;
 
 mod commands;
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::cli::BuildArgs;
 use crate::error::{Error, IoContext, Result};
+use crate::native::Arch;
 use crate::project::{self, ProjectFile};
 use crate::runtime::{self, Kind, Runtime};
 
@@ -27,7 +28,11 @@ pub struct BuildPlan {
     pub secrets: Vec<String>,
     pub timeout: Duration,
     pub max_size: u64,
+    /// The target: `linux/amd64` for FC, unless --platform says otherwise.
+    pub arch: Arch,
     pub platform: &'static str,
+    /// Keep a layer that fails the ELF check (the findings are still shown).
+    pub allow_incompatible: bool,
 }
 
 /// How the layer's contents are made.
@@ -151,6 +156,14 @@ impl BuildPlan {
             }
         };
 
+        let arch = match &args.platform {
+            None => Arch::X86_64,
+            Some(p) => Arch::from_platform(p).ok_or_else(|| {
+                Error::input(format!("unknown platform `{p}`")).with_hint(
+                    "FC runs linux/amd64; linux/arm64 is the other platform fclayer builds for",
+                )
+            })?,
+        };
         let ca = ca_bundle(args.ca_cert.as_deref())?;
         let (env, secrets) = passthrough_env();
         let base_image = args
@@ -170,7 +183,9 @@ impl BuildPlan {
             secrets,
             timeout: Duration::from_secs(args.timeout.max(1)),
             max_size: args.max_size,
-            platform: runtime.platform(),
+            arch,
+            platform: arch.platform(),
+            allow_incompatible: args.allow_incompatible,
         })
     }
 }

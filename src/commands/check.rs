@@ -93,7 +93,7 @@ pub fn render(r: &Report) -> String {
 }
 
 /// The error a failing layer ends with: the offending files and what to do.
-fn failure(r: &Report) -> Error {
+pub(crate) fn failure(r: &Report) -> Error {
     let mut offending: Vec<String> = r.failing().map(|f| f.path.clone()).collect();
     offending.extend(r.wheels.iter().map(|w| w.path.clone()));
     offending.dedup();

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-mod check;
+pub(crate) mod check;
 mod inspect;
 mod stack;
 
@@ -26,6 +26,7 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
         Command::Inspect(args) => inspect::run(&args),
         Command::Stack(args) => stack::run(&args),
         Command::Check(args) => check::run(&args),
+        Command::Verify(args) => verify(args, console).await,
         Command::Pack(args) => pack(args, console).await,
         Command::Build(args) => build(args, console).await,
     }
@@ -76,6 +77,96 @@ async fn build(args: crate::cli::BuildArgs, console: &Console) -> Result<()> {
         }
     };
     finish_run(&engine, console, result).await.map(|_| ())
+}
+
+async fn verify(args: crate::cli::VerifyArgs, console: &Console) -> Result<()> {
+    use crate::verify::{ImageChoice, VerifyPlan};
+    let mut signals = Signals::new()?;
+    let runtime = crate::runtime::Runtime::find(&args.runtime)
+        .ok_or_else(|| crate::plan::unknown_runtime(&args.runtime))?;
+    let arch = match &args.platform {
+        None => crate::native::Arch::X86_64,
+        Some(p) => crate::native::Arch::from_platform(p).ok_or_else(|| {
+            Error::input(format!("unknown platform `{p}`"))
+                .with_hint("use linux/amd64 (every FC runtime) or linux/arm64")
+        })?,
+    };
+    if !args.zip.is_file() {
+        return Err(
+            Error::input(format!("{} is not a file", args.zip.display()))
+                .with_hint("give the layer ZIP to verify"),
+        );
+    }
+    let plan = VerifyPlan {
+        zip: &args.zip,
+        runtime,
+        platform: arch.platform(),
+        image: match (&args.image, &args.base_image) {
+            (Some(i), _) => ImageChoice::Image(i.clone()),
+            (None, Some(b)) => ImageChoice::BuildImageOn(b.clone()),
+            (None, None) => ImageChoice::FcRunImage,
+        },
+        imports: args.imports.clone(),
+        requires: args.requires.clone(),
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+    };
+    let cleanup = Arc::new(Cleanup::new());
+    let engine = tokio::select! {
+        r = Engine::connect(Arc::clone(&cleanup)) => r?,
+        s = signals.recv() => return Err(Error::interrupted(s)),
+    };
+    let result = tokio::select! {
+        r = crate::verify::verify(&plan, &engine, console) => r,
+        s = signals.recv() => Err(Error::interrupted(s)),
+    };
+    let report = finish_run(&engine, console, result).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serialises")
+        );
+    } else {
+        for item in &report.items {
+            match &item.error {
+                None => println!("PASS  {:<8} {}", item.check, item.item),
+                Some(e) => println!("FAIL  {:<8} {}: {e}", item.check, item.item),
+            }
+        }
+    }
+    if report.passed() {
+        console.status(
+            "Verified",
+            format!(
+                "{} items load on {} ({})",
+                report.items.len(),
+                report.runtime,
+                report.image
+            ),
+        );
+        Ok(())
+    } else {
+        let failed: Vec<String> = report
+            .items
+            .iter()
+            .filter(|i| !i.passed)
+            .map(|i| {
+                format!(
+                    "{} {}: {}",
+                    i.check,
+                    i.item,
+                    i.error.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        Err(Error::build(format!(
+            "{} of {} items do not load on {}",
+            failed.len(),
+            report.items.len(),
+            report.runtime
+        ))
+        .with_details(failed.into_iter().take(15))
+        .with_hint("`fclayer check` names the cause for native files; an import error names the missing module or library"))
+    }
 }
 
 /// Remove what the run created, whatever the result, and report cleanup problems.

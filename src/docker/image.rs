@@ -10,6 +10,7 @@ use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
+use super::platform::Execution;
 use super::{Engine, LABEL, is_not_found, normalize_arch, short};
 use std::path::Path;
 
@@ -26,6 +27,8 @@ pub struct BuildImage {
     pub base: String,
     /// True when this run built it (false: reused).
     pub built: bool,
+    /// Whether its containers run natively or under emulation on this engine.
+    pub execution: Execution,
 }
 
 /// Build-args Docker treats as predefined: passed to RUN steps, never recorded in the history.
@@ -100,6 +103,7 @@ impl Engine {
         console: &Console,
     ) -> Result<BuildImage> {
         let base_image = self.ensure_base(base, platform, console).await?;
+        let execution = self.probe_platform(platform, base, console).await?;
         let base_id = base_image.id.unwrap_or_default();
         let mut key = Sha256::new();
         for part in [context.hash.as_str(), base, &base_id, platform] {
@@ -115,6 +119,7 @@ impl Engine {
                 id: found.id.unwrap_or_default(),
                 base: base.to_string(),
                 built: false,
+                execution,
             });
         }
 
@@ -127,6 +132,7 @@ impl Engine {
                 id: found.id.unwrap_or_default(),
                 base: base.to_string(),
                 built: false,
+                execution,
             });
         }
         self.build(&tag, context, base, platform, console).await?;
@@ -139,6 +145,7 @@ impl Engine {
             id: found.id.unwrap_or_default(),
             base: base.to_string(),
             built: true,
+            execution,
         })
     }
 

@@ -12,6 +12,7 @@
 
 pub mod cleanup;
 pub mod image;
+pub mod platform;
 pub mod run;
 
 use std::collections::HashMap;
@@ -93,6 +94,17 @@ impl Engine {
         let os = v.os.unwrap_or_else(|| "linux".into());
         let arch = v.arch.unwrap_or_else(|| "amd64".into());
         Ok(format!("{os}/{}", normalize_arch(&arch)))
+    }
+
+    /// An error for an API call: the engine refusing the request (a 4xx/5xx with a message) is a
+    /// build error about `what`; anything else means the engine went away.
+    pub(crate) fn api_error(&self, e: &bollard::errors::Error, what: &str) -> Error {
+        match e {
+            bollard::errors::Error::DockerResponseServerError { message, .. } => {
+                Error::build(format!("{what}: {}", message.trim()))
+            }
+            other => self.lost(other).context(what),
+        }
     }
 
     /// An error for a request that failed in a way that means the engine went away.

@@ -38,6 +38,8 @@ pub struct Exit {
     pub code: i64,
     /// The last lines of its output, secrets masked.
     pub tail: Vec<String>,
+    /// Every line, when asked for (`run_collect`).
+    pub lines: Vec<String>,
 }
 
 impl Exit {
@@ -132,22 +134,65 @@ impl Container {
             .await
             .map_err(|e| {
                 self.engine
-                    .lost(&e)
-                    .context("copying the inputs into the build container")
+                    .api_error(&e, "cannot copy the inputs into the build container")
+            })
+    }
+
+    /// Unpack a tar stream at `path` inside the (created, not yet started) container.
+    pub async fn upload_stream(
+        &self,
+        path: &str,
+        tar: impl futures::Stream<Item = io::Result<Bytes>> + Send + 'static,
+    ) -> Result<()> {
+        let opts = UploadToContainerOptions {
+            path: path.to_string(),
+            ..Default::default()
+        };
+        self.engine
+            .docker
+            .upload_to_container(&self.id, Some(opts), bollard::body_try_stream(tar))
+            .await
+            .map_err(|e| {
+                self.engine
+                    .api_error(&e, "cannot copy the layer into the container")
             })
     }
 
     /// Start the container, follow its output and wait for it to exit, at most `timeout`.
     /// `mask` lists strings (credentials) never to print.
     pub async fn run(&self, timeout: Duration, console: &Console, mask: &[String]) -> Result<Exit> {
+        self.run_with(timeout, console, mask, false).await
+    }
+
+    /// Like `run`, keeping every line of output (for scripts whose output is their result).
+    pub async fn run_collect(&self, timeout: Duration, console: &Console) -> Result<Exit> {
+        self.run_with(timeout, console, &[], true).await
+    }
+
+    async fn run_with(
+        &self,
+        timeout: Duration,
+        console: &Console,
+        mask: &[String],
+        keep_all: bool,
+    ) -> Result<Exit> {
         let docker = &self.engine.docker;
         docker
             .start_container(&self.id, None)
             .await
-            .map_err(|e| self.engine.lost(&e).context("starting the build container"))?;
+            .map_err(|e| self.engine.api_error(&e, "cannot start the container"))?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let all = Arc::new(Mutex::new(Vec::new()));
         let work = {
             let tail = Arc::clone(&tail);
+            let all = Arc::clone(&all);
+            let record = move |line: &str| {
+                console.container_line(line);
+                push_tail(&mut tail.lock().expect("tail lock"), line);
+                if keep_all {
+                    all.lock().expect("lines lock").push(line.to_string());
+                }
+            };
             async move {
                 let opts = LogsOptions {
                     follow: true,
@@ -162,15 +207,11 @@ impl Container {
                     partial.push_str(&String::from_utf8_lossy(chunk.as_ref()));
                     while let Some(i) = partial.find('\n') {
                         let line: String = partial.drain(..=i).collect();
-                        let line = mask_secrets(line.trim_end(), mask);
-                        console.container_line(&line);
-                        push_tail(&mut tail.lock().expect("tail lock"), &line);
+                        record(&mask_secrets(line.trim_end(), mask));
                     }
                 }
                 if !partial.trim().is_empty() {
-                    let line = mask_secrets(partial.trim_end(), mask);
-                    console.container_line(&line);
-                    push_tail(&mut tail.lock().expect("tail lock"), &line);
+                    record(&mask_secrets(partial.trim_end(), mask));
                 }
                 let mut wait = docker.wait_container(&self.id, None);
                 let code = match wait.next().await {
@@ -190,8 +231,9 @@ impl Container {
         };
         let result = tokio::time::timeout(timeout, work).await;
         let tail: Vec<String> = tail.lock().expect("tail lock").iter().cloned().collect();
+        let lines = std::mem::take(&mut *all.lock().expect("lines lock"));
         match result {
-            Ok(Ok(code)) => Ok(Exit { code, tail }),
+            Ok(Ok(code)) => Ok(Exit { code, tail, lines }),
             Ok(Err(e)) => Err(e.with_details(tail_details(&tail))),
             Err(_) => {
                 let _ = docker

@@ -122,8 +122,14 @@ impl Output {
         Ok(Packer::new(spool, opts))
     }
 
-    /// Write the ordered ZIP, enforce the size budget, hash it and move it into place.
-    pub fn commit(self, packer: Packer, max_size: u64) -> Result<LayerInfo> {
+    /// Write the ordered ZIP, enforce the size budget, hash it, let `gate` inspect the finished
+    /// ZIP (the ELF check) and move it into place only if all of that passed.
+    pub fn commit(
+        self,
+        packer: Packer,
+        max_size: u64,
+        gate: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<LayerInfo> {
         let mut file = self.zip.reopen().at("open", self.zip.path())?;
         let stats = packer.finish(&mut file)?;
         check_budget(&stats, max_size)?;
@@ -131,6 +137,7 @@ impl Output {
         let digests = Digests::of_reader(BufReader::with_capacity(1 << 20, &file))
             .at("read", self.zip.path())?;
         drop(file);
+        gate(self.zip.path())?;
         let Output { target, spool, zip } = self;
         drop(spool);
         let zip_path = zip.path().to_path_buf();
@@ -182,7 +189,7 @@ pub fn pack_dir(dir: &Path, target: &Path, opts: PackOptions, max_size: u64) -> 
     let output = Output::prepare(target)?;
     let mut packer = output.packer(opts)?;
     packer.add_dir(dir)?;
-    output.commit(packer, max_size)
+    output.commit(packer, max_size, |_| Ok(()))
 }
 
 /// Sizes the way people read them: 28.2 MB (decimal units, as FC's limits are stated).

@@ -13,13 +13,13 @@ pub fn describe(runtime: &Runtime) -> String {
 }
 
 /// Environment for images/install/python.sh.
+/// (The target machine, FCLAYER_ARCH, is set for every installer by the build.)
 pub fn installer_env(runtime: &Runtime, requirements: &str) -> Vec<(String, String)> {
     let (major, minor) = runtime.debian.glibc();
     vec![
         ("FCLAYER_PYTHON".into(), interpreter(runtime)),
         ("FCLAYER_REQUIREMENTS".into(), requirements.into()),
         ("FCLAYER_GLIBC".into(), format!("{major}.{minor}")),
-        ("FCLAYER_ARCH".into(), runtime.arch().into()),
     ]
 }
 
