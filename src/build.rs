@@ -1,31 +1,41 @@
-//! `fclayer build`: one straight path from a validated plan to a layer ZIP.
+//! `fclayer build` of one layer: one straight path from a validated plan to a layer ZIP.
 //!
 //! 1. (Before this runs, the caller prepared the output: temporary files beside the target, so an
 //!    unwritable path fails before any engine is contacted.)
 //! 2. Find or build the image: the runtime's build image on its base, or the user's Dockerfile.
-//! 3. Installer mode: create a labelled container for the runtime's platform, upload the inputs
-//!    (project files, installer scripts, CA bundle) through the archive API and run the installers
-//!    in order; on failure show the exit code and the end of the log. Dockerfile mode: create a
-//!    container from the built image and run nothing.
+//! 3. Installer mode: hash everything that decides the result into a cache key; on a hit, copy
+//!    the cached ZIP into place without starting a container. Otherwise create a labelled
+//!    container for the target platform, upload the inputs (project files, installer scripts, CA
+//!    bundle) through the archive API and run the installers in order; on failure show the exit
+//!    code and the end of the log. Dockerfile mode: create a container from the built image and
+//!    run nothing.
 //! 4. Stream `/opt` out of the container as a tar straight into the packer (validated entry by
 //!    entry, compressed in parallel, never unpacked on disk), remove the container.
-//! 5. Write the ordered ZIP, enforce the size budget, hash it, move it into place.
+//! 5. Write the ordered ZIP, enforce the size budget, hash it, run the ELF gate (and --frozen's
+//!    comparison), move it into place, write the manifest beside it, store it in the cache.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
+use crate::cache::{self, BuildCache, KeyBuilder};
 use crate::console::Console;
 use crate::docker::Engine;
+use crate::docker::image::BuildImage;
 use crate::docker::platform::Execution;
-use crate::docker::run::{Container, RunSpec, tail_details};
+use crate::docker::run::{Container, RunSpec, mask_secrets, tail_details};
+use crate::docker::volume;
 use crate::error::{Error, Result};
 use crate::images;
 use crate::layer::pack::{PackOptions, Packer};
 use crate::layer::{LayerInfo, Output, human_bytes};
+use crate::manifest::{self, ImageRef, LayerRef, Manifest};
 use crate::native::Target;
 use crate::plan::{BuildPlan, DockerfileSpec, Mode};
 use crate::project;
@@ -35,14 +45,166 @@ use crate::tarball::TarBuilder;
 /// Where inputs land in the build container.
 const INPUT_ROOT: &str = "fclayer";
 
+/// What a build produced, for the summary and `--json`.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    #[serde(flatten)]
+    pub layer: LayerInfo,
+    pub cache_hit: bool,
+    pub image: String,
+    pub image_id: String,
+    pub seconds: f64,
+    #[serde(skip)]
+    pub manifest: Manifest,
+}
+
 pub async fn build(
     plan: &BuildPlan,
     output: Output,
     engine: &Engine,
     console: &Console,
     cancel: Arc<AtomicBool>,
-) -> Result<LayerInfo> {
+) -> Result<Outcome> {
     let started = Instant::now();
+    // The ZIP's path: the output, or --check's scratch file beside it.
+    let target_path = output.target().to_path_buf();
+    announce(plan, console);
+    let mut manifest = Manifest {
+        fclayer: env!("CARGO_PKG_VERSION").into(),
+        runtime: plan.runtime.name.into(),
+        platform: plan.platform.into(),
+        installers: plan
+            .mode
+            .kinds()
+            .iter()
+            .map(|k| k.name().to_string())
+            .collect(),
+        env: plan
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), mask_secrets(v, &plan.secrets)))
+            .collect(),
+        ..Manifest::default()
+    };
+    let pack_options = PackOptions {
+        cancel: Some(Arc::clone(&cancel)),
+        ..PackOptions::default()
+    };
+    let mut cache_key = None;
+
+    let (container, image_tag) = match &plan.mode {
+        Mode::Install { kinds, apt } => {
+            let mut inputs = TarBuilder::new();
+            manifest.inputs = input_archive(plan, &output, &mut inputs)?;
+            let inputs = inputs.finish()?;
+            let image = engine
+                .ensure_build_image(
+                    &format!("fclayer/build-{}", plan.runtime.name),
+                    images::build_context(plan.runtime)?,
+                    &plan.base_image,
+                    plan.platform,
+                    console,
+                )
+                .await?;
+            manifest.build_image = ImageRef {
+                tag: image.tag.clone(),
+                id: image.id.clone(),
+                base: image.base.clone(),
+                base_id: image.base_id.clone(),
+            };
+            let key = build_key(plan, &image, kinds, apt, &inputs, &manifest, &pack_options);
+            if plan.use_cache
+                && let Some((zip, meta)) = BuildCache::open().lookup(&key)
+            {
+                return cached(
+                    plan, output, &zip, &meta, manifest, &image, started, console,
+                );
+            }
+            cache_key = Some(key);
+            let container = install(plan, kinds, apt, inputs, &image, engine, console).await?;
+            if kinds.contains(&Kind::Apt)
+                && let Some(report) = container.read_file("/fclayer/report/apt.txt").await?
+            {
+                let versions = manifest::parse_versions(&String::from_utf8_lossy(&report));
+                manifest.packages.insert("apt".into(), versions);
+            }
+            (container, image.tag)
+        }
+        Mode::Dockerfile(spec) => {
+            let (container, image) = from_dockerfile(plan, spec, engine, console).await?;
+            manifest.build_image = ImageRef {
+                tag: spec.dockerfile.display().to_string(),
+                id: image,
+                base: String::new(),
+                base_id: String::new(),
+            };
+            (container, String::new())
+        }
+    };
+
+    let step = console.step("Packing", "/opt from the container into the layer");
+    let mut packer = output.packer(pack_options)?;
+    let reader = SyncIoBridge::new(StreamReader::new(container.export("/opt")));
+    let packer = tokio::task::spawn_blocking(move || -> Result<_> {
+        packer.add_tar(reader, Some("opt"))?;
+        Ok(packer)
+    })
+    .await
+    .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    container.remove().await?;
+    check_produced(plan, &packer)?;
+
+    let max_size = plan.max_size;
+    let finished = tokio::task::spawn_blocking(move || output.finish(packer, max_size))
+        .await
+        .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    step.done(format!(
+        "{} files, {} unpacked",
+        finished.info.files,
+        human_bytes(finished.info.unpacked_size)
+    ));
+
+    // The ELF gate, then --frozen's comparison, on the finished ZIP before it takes its place.
+    let target = Target::new(plan.runtime, Some(plan.platform))?;
+    let name = plan.output.display().to_string();
+    let (allow, gate_console) = (plan.allow_incompatible, console.clone());
+    let frozen = plan.frozen.then(|| manifest::path_for(&plan.output));
+    let (info, manifest) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let zip = finished.zip_path();
+        gate(zip, &name, &target, allow, &gate_console)?;
+        for (kind, versions) in manifest::packages_in(zip)? {
+            manifest.packages.entry(kind).or_default().extend(versions);
+        }
+        manifest.layer = layer_ref(&finished.info);
+        if let Some(path) = &frozen {
+            frozen_check(path, &manifest)?;
+        }
+        Ok((finished.persist()?, manifest))
+    })
+    .await
+    .map_err(|e| Error::build(format!("checking stopped: {e}")))??;
+    write_manifest(&target_path, &manifest, console);
+    if let Some(key) = cache_key {
+        let meta = cache_meta(&key, plan, &info, &manifest);
+        if let Err(e) = BuildCache::open().store(&key, &target_path, &meta) {
+            console.warn(format!(
+                "could not store the layer in the build cache: {}",
+                e.message
+            ));
+        }
+    }
+    summary(console, &info, started, false);
+    Ok(Outcome {
+        layer: info,
+        cache_hit: false,
+        image: image_tag,
+        image_id: manifest.build_image.id.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        manifest,
+    })
+}
+
+fn announce(plan: &BuildPlan, console: &Console) {
     let rt = plan.runtime;
     let (g1, g2) = rt.debian.glibc();
     let what = match &plan.mode {
@@ -68,68 +230,140 @@ pub async fn build(
             plan.project.display()
         ),
     );
-
-    let container = match &plan.mode {
-        Mode::Install { kinds, apt } => install(plan, kinds, apt, &output, engine, console).await?,
-        Mode::Dockerfile(spec) => from_dockerfile(plan, spec, engine, console).await?,
-    };
-
-    let step = console.step("Packing", "/opt from the container into the layer");
-    let mut packer = output.packer(PackOptions {
-        cancel: Some(Arc::clone(&cancel)),
-        ..PackOptions::default()
-    })?;
-    let reader = SyncIoBridge::new(StreamReader::new(container.export("/opt")));
-    let packer = tokio::task::spawn_blocking(move || -> Result<_> {
-        packer.add_tar(reader, Some("opt"))?;
-        Ok(packer)
-    })
-    .await
-    .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
-    container.remove().await?;
-    check_produced(plan, &packer)?;
-    let max_size = plan.max_size;
-    let target = Target::new(rt, Some(plan.platform))?;
-    let allow = plan.allow_incompatible;
-    let gate_console = console.clone();
-    let name = plan.output.display().to_string();
-    let info = tokio::task::spawn_blocking(move || {
-        output.commit(packer, max_size, |zip| {
-            gate(zip, &name, &target, allow, &gate_console)
-        })
-    })
-    .await
-    .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
-    step.done(format!(
-        "{} files, {} unpacked",
-        info.files,
-        human_bytes(info.unpacked_size)
-    ));
-    summary(console, &info, started);
-    Ok(info)
 }
 
-/// Installer mode: the runtime's build image, the inputs uploaded, the installers run.
+/// Everything that decides the layer's bytes, hashed (see `cache`).
+fn build_key(
+    plan: &BuildPlan,
+    image: &BuildImage,
+    kinds: &[Kind],
+    apt: &[String],
+    inputs: &[u8],
+    manifest: &Manifest,
+    pack: &PackOptions,
+) -> String {
+    let mut k = KeyBuilder::new();
+    k.part("runtime", plan.runtime.name.as_bytes())
+        .part("platform", plan.platform.as_bytes())
+        .part("image", image.id.as_bytes())
+        .part("inputs", &Sha256::digest(inputs))
+        .part("apt", apt.join(" ").as_bytes())
+        .part("mtime", format!("{:?}", pack.mtime).as_bytes())
+        .part("level", &pack.level.to_le_bytes());
+    for kind in kinds {
+        k.part("kind", kind.name().as_bytes());
+    }
+    for (name, value) in &manifest.env {
+        k.part(name, value.as_bytes());
+    }
+    k.finish()
+}
+
+/// A cache hit: the stored ZIP goes into place; no container starts.
+#[allow(clippy::too_many_arguments)]
+fn cached(
+    plan: &BuildPlan,
+    output: Output,
+    zip: &Path,
+    meta: &cache::Meta,
+    fresh: Manifest,
+    image: &BuildImage,
+    started: Instant,
+    console: &Console,
+) -> Result<Outcome> {
+    let mut manifest: Manifest =
+        serde_json::from_value(meta.manifest.clone()).unwrap_or_else(|_| fresh.clone());
+    // The stored manifest names the output it was first written to; the rest is this build's.
+    manifest.build_image = fresh.build_image;
+    manifest.inputs = fresh.inputs;
+    if plan.frozen {
+        frozen_check(&manifest::path_for(&plan.output), &manifest)?;
+    }
+    let target_path = output.target().to_path_buf();
+    output.commit_copy(zip, &meta.sha256)?;
+    let info = meta.layer_info(&target_path);
+    write_manifest(&target_path, &manifest, console);
+    summary(console, &info, started, true);
+    Ok(Outcome {
+        layer: info,
+        cache_hit: true,
+        image: image.tag.clone(),
+        image_id: image.id.clone(),
+        seconds: started.elapsed().as_secs_f64(),
+        manifest,
+    })
+}
+
+fn cache_meta(key: &str, plan: &BuildPlan, info: &LayerInfo, manifest: &Manifest) -> cache::Meta {
+    cache::Meta {
+        key: key.to_string(),
+        runtime: plan.runtime.name.into(),
+        platform: plan.platform.into(),
+        project: plan.project.display().to_string(),
+        sha256: info.sha256.clone(),
+        crc64: info.crc64.clone(),
+        size: info.size,
+        files: info.files,
+        dirs: info.dirs,
+        symlinks: info.symlinks,
+        unpacked_size: info.unpacked_size,
+        top_level: info.top_level.clone(),
+        manifest: serde_json::to_value(manifest).expect("manifest serialises"),
+    }
+}
+
+fn layer_ref(info: &LayerInfo) -> LayerRef {
+    LayerRef {
+        sha256: info.sha256.clone(),
+        crc64: info.crc64.clone(),
+        size: info.size,
+        files: info.files,
+    }
+}
+
+/// --frozen: the new build must record exactly what the earlier one did.
+fn frozen_check(path: &Path, new: &Manifest) -> Result<()> {
+    if !path.is_file() {
+        return Err(Error::input(format!(
+            "--frozen compares with the manifest of an earlier build, and {} does not exist",
+            path.display()
+        ))
+        .with_hint("build once without --frozen (and commit the manifest beside the ZIP)"));
+    }
+    let old = Manifest::load(path)?;
+    let diffs = old.differences(new);
+    if diffs.is_empty() {
+        return Ok(());
+    }
+    Err(Error::build(format!(
+        "--frozen: this build differs from what {} records",
+        path.display()
+    ))
+    .with_details(diffs.into_iter().take(20))
+    .with_hint("pin the versions that moved, or rebuild without --frozen to accept the change"))
+}
+
+fn write_manifest(output: &Path, manifest: &Manifest, console: &Console) {
+    let path = manifest::path_for(output);
+    if let Err(e) = manifest.write(&path) {
+        console.warn(format!("could not write the manifest: {}", e.message));
+    }
+}
+
+/// Installer mode: create the container, upload the inputs, run the installers.
 async fn install(
     plan: &BuildPlan,
     kinds: &[Kind],
     apt_packages: &[String],
-    output: &Output,
+    inputs: Vec<u8>,
+    image: &BuildImage,
     engine: &Engine,
     console: &Console,
 ) -> Result<Container> {
     let rt = plan.runtime;
-    let inputs = input_archive(plan, output)?;
-    let image = engine
-        .ensure_build_image(
-            &format!("fclayer/build-{}", rt.name),
-            images::build_context(rt)?,
-            &plan.base_image,
-            plan.platform,
-            console,
-        )
+    let execution = engine
+        .probe_platform(plan.platform, &image.tag, console)
         .await?;
-
     let mut env: Vec<(String, String)> = Vec::new();
     for kind in kinds {
         env.extend(match kind {
@@ -158,6 +392,16 @@ async fn install(
             format!("/{INPUT_ROOT}/ca.crt"),
         ));
     }
+    // Download caches persist between builds in a volume per runtime and platform.
+    let cache_volume = engine.download_cache(rt.name, plan.platform).await?;
+    for (name, dir) in [
+        ("PIP_CACHE_DIR", "pip"),
+        ("npm_config_cache", "npm"),
+        ("COMPOSER_CACHE_DIR", "composer"),
+        ("FCLAYER_M2", "m2"),
+    ] {
+        env.push((name.into(), format!("{}/{dir}", volume::MOUNT)));
+    }
     env.sort();
     env.dedup_by(|a, b| a.0 == b.0);
     let mut cmd = vec![
@@ -172,7 +416,9 @@ async fn install(
         env: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
         workdir: Some(format!("/{INPUT_ROOT}/src")),
         network_disabled: false,
+        volumes: vec![(cache_volume, volume::MOUNT.to_string())],
     };
+
     let installers: Vec<String> = kinds.iter().map(|k| describe(*k, rt)).collect();
     let mut attempt = 0;
     let (container, exit) = loop {
@@ -196,7 +442,7 @@ async fn install(
         // QEMU sometimes crashes an emulated process with SIGSEGV or SIGILL where the same
         // program runs fine natively (buildx #1170, esbuild #3153): one more try, said aloud.
         let crashed = matches!(exit.code, 132 | 139);
-        if crashed && image.execution == Execution::Emulated && attempt == 1 {
+        if crashed && execution == Execution::Emulated && attempt == 1 {
             console.warn(format!(
                 "the installer was {} under emulation, a known QEMU fault; running it once more",
                 exit.describe()
@@ -230,38 +476,39 @@ async fn install(
 }
 
 /// Dockerfile mode: build the user's image, then a container of it that never runs: /opt is
-/// read straight from its filesystem.
+/// read straight from its filesystem. Returns the container and the image's ID.
 async fn from_dockerfile(
     plan: &BuildPlan,
     spec: &DockerfileSpec,
     engine: &Engine,
     console: &Console,
-) -> Result<Container> {
+) -> Result<(Container, String)> {
     let image = engine
         .build_user_image(&plan.project, spec, plan.platform, console)
         .await?;
-    let result = async {
-        let container = engine
-            .create_container(&RunSpec {
-                image: image.clone(),
-                platform: plan.platform.to_string(),
-                cmd: vec!["/fclayer-never-runs".into()],
-                ..RunSpec::default()
-            })
-            .await?;
-        if !container.has_path("/opt").await? {
-            container.remove().await?;
-            return Err(Error::build(format!(
-                "the image built from {} has no /opt: nothing to put in the layer",
-                spec.dockerfile.display()
-            ))
-            .with_hint("install what the layer should hold below /opt in the Dockerfile (e.g. /opt/bin, /opt/lib, /opt/python)"));
-        }
-        Ok(container)
+    let id = engine
+        .image(&image)
+        .await?
+        .and_then(|i| i.id)
+        .unwrap_or_default();
+    // The temporary image goes with the run's cleanup, after the container.
+    let container = engine
+        .create_container(&RunSpec {
+            image: image.clone(),
+            platform: plan.platform.to_string(),
+            cmd: vec!["/fclayer-never-runs".into()],
+            ..RunSpec::default()
+        })
+        .await?;
+    if !container.has_path("/opt").await? {
+        container.remove().await?;
+        return Err(Error::build(format!(
+            "the image built from {} has no /opt: nothing to put in the layer",
+            spec.dockerfile.display()
+        ))
+        .with_hint("install what the layer should hold below /opt in the Dockerfile (e.g. /opt/bin, /opt/lib, /opt/python)"));
     }
-    .await;
-    // The image (a temporary, labelled tag) goes with the run's cleanup, after the container.
-    result
+    Ok((container, id))
 }
 
 /// The ELF gate on the finished ZIP, before it is moved into place: every native file must load
@@ -317,16 +564,17 @@ fn check_produced(plan: &BuildPlan, packer: &Packer) -> Result<()> {
 }
 
 /// The final line of a build or pack: path, size, files, digests, time.
-pub fn summary(console: &Console, info: &LayerInfo, started: Instant) {
+pub fn summary(console: &Console, info: &LayerInfo, started: Instant, cached: bool) {
     console.status(
         "Finished",
         format!(
-            "{}: {}, {} files, sha256 {}, crc64 {} ({:.1} s)",
+            "{}: {}, {} files, sha256 {}, crc64 {}{} ({:.1} s)",
             info.path.display(),
             human_bytes(info.size),
             info.files,
             info.sha256,
             info.crc64,
+            if cached { ", cached" } else { "" },
             started.elapsed().as_secs_f64()
         ),
     );
@@ -368,12 +616,16 @@ fn installer_hint(kind: Kind, rt: &Runtime) -> String {
     }
 }
 
-/// The tar uploaded at `/` of the build container: `fclayer/install/` (scripts),
-/// `fclayer/hooks/`, `fclayer/src/` (the project) and `fclayer/ca.crt`.
-fn input_archive(plan: &BuildPlan, output: &Output) -> Result<Vec<u8>> {
-    let mut tar = TarBuilder::new();
+/// Fill `tar` with what is uploaded at `/` of the build container: `fclayer/install/` (scripts),
+/// `fclayer/hooks/`, `fclayer/src/` (the project), `fclayer/ca.crt`, `fclayer/provided.txt`.
+/// Returns the project's input files and their sha256.
+fn input_archive(
+    plan: &BuildPlan,
+    output: &Output,
+    tar: &mut TarBuilder,
+) -> Result<BTreeMap<String, String>> {
     tar.dir(INPUT_ROOT)?;
-    images::add_tree(&mut tar, "install", &format!("{INPUT_ROOT}/install"))?;
+    images::add_tree(tar, "install", &format!("{INPUT_ROOT}/install"))?;
     // The PEP 600 hook sits beside the scripts in the source tree but is looked up on PYTHONPATH.
     tar.dir(&format!("{INPUT_ROOT}/hooks"))?;
     let hook = images::IMAGES
@@ -389,7 +641,7 @@ fn input_archive(plan: &BuildPlan, output: &Output) -> Result<Vec<u8>> {
     }
     if plan.mode.kinds().contains(&Kind::Apt) {
         // The apt installer skips libraries the runtime image already has: the ELF gate's list.
-        let target = crate::native::target::Target::new(plan.runtime, None)?;
+        let target = Target::new(plan.runtime, Some(plan.platform))?;
         let list: String = target.provided.iter().map(|s| format!("{s}\n")).collect();
         tar.file(
             &format!("{INPUT_ROOT}/provided.txt"),
@@ -399,10 +651,9 @@ fn input_archive(plan: &BuildPlan, output: &Output) -> Result<Vec<u8>> {
     }
     tar.dir(&format!("{INPUT_ROOT}/src"))?;
     project::add_inputs(
-        &mut tar,
+        tar,
         &plan.project,
         &format!("{INPUT_ROOT}/src"),
         &[output.target().to_path_buf()],
-    )?;
-    tar.finish()
+    )
 }

@@ -52,6 +52,8 @@ pub enum Command {
     /// Load a layer in a container of the runtime's image (network off): import every Python
     /// package, require every Node.js package, and have the loader resolve every ELF file.
     Verify(VerifyArgs),
+    /// List or prune the build cache and the download-cache volumes.
+    Cache(CacheArgs),
     /// List the FC runtimes, their Debian release, glibc and build image.
     Runtimes(RuntimesArgs),
 }
@@ -59,7 +61,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct BuildArgs {
     /// Project directory (with requirements.txt, package.json, pom.xml, composer.json or
-    /// apt.txt), or the build context of --dockerfile.
+    /// apt.txt), or the build context of --dockerfile; or the name of a layer in ./fclayer.toml.
+    /// A directory holding fclayer.toml builds every layer it declares.
     #[arg(default_value = ".")]
     pub project: PathBuf,
 
@@ -85,9 +88,31 @@ pub struct BuildArgs {
     #[arg(long, value_name = "STAGE", requires = "dockerfile")]
     pub target: Option<String>,
 
-    /// Where to write the layer ZIP.
-    #[arg(short, long, default_value = "layer.zip")]
-    pub output: PathBuf,
+    /// Where to write the layer ZIP (default: layer.zip; a project file names each layer's).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+
+    /// Build even when the build cache holds this exact build.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// Fail if anything recorded in the manifest beside the output (image, inputs, package
+    /// versions, fclayer's version) would change; the output is left as it was.
+    #[arg(long, conflicts_with = "check")]
+    pub frozen: bool,
+
+    /// Rebuild (without the cache) and compare with the existing output ZIP's bytes; exit 1 if
+    /// they differ. The output is left as it was. For CI.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Build at most this many layers at a time (default: what the engine's CPUs can take).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print a report per layer as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
 
     /// Base image for the build image instead of FC's official one (e.g. a local debian:11).
     #[arg(long, env = "FCLAYER_BASE_IMAGE")]
@@ -225,4 +250,32 @@ pub struct VerifyArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub action: CacheAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// List cached layers (most recently used first) and download-cache volumes.
+    Ls {
+        /// Print the list as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove cached layers, least recently used first.
+    Prune {
+        /// Remove every cached layer.
+        #[arg(long)]
+        all: bool,
+        /// Keep at most this many bytes of cached layers.
+        #[arg(long, value_name = "BYTES", conflicts_with = "all")]
+        max_size: Option<u64>,
+        /// Also remove the download-cache volumes (pip, npm, Maven, Composer downloads).
+        #[arg(long)]
+        volumes: bool,
+    },
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,6 +14,10 @@ use crate::error::Error;
 #[derive(Clone)]
 pub struct Console {
     inner: Arc<Inner>,
+    /// `[name] ` in front of every line when several layers build at once.
+    prefix: Option<Arc<str>>,
+    /// Warnings said through this console, for reports (`--json`).
+    warnings: Arc<Mutex<Vec<String>>>,
 }
 
 struct Inner {
@@ -40,7 +44,28 @@ impl Console {
                 color,
                 tty,
             }),
+            prefix: None,
+            warnings: Arc::default(),
         }
+    }
+
+    /// A console for one of several layers building at once: its lines carry the layer's name
+    /// and it draws no spinners (they would fight over the terminal).
+    pub fn for_layer(&self, name: &str) -> Console {
+        Console {
+            inner: Arc::clone(&self.inner),
+            prefix: Some(format!("[{name}] ").into()),
+            warnings: Arc::default(),
+        }
+    }
+
+    /// The warnings said so far.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
+    }
+
+    fn prefix(&self) -> &str {
+        self.prefix.as_deref().unwrap_or("")
     }
 
     pub fn verbose(&self) -> bool {
@@ -60,7 +85,7 @@ impl Console {
             return;
         }
         let verb = self.paint(color, &format!("{verb:>12}"));
-        let _ = writeln!(std::io::stderr().lock(), "{verb} {msg}");
+        let _ = writeln!(std::io::stderr().lock(), "{verb} {}{msg}", self.prefix());
     }
 
     /// A cargo-style status line: `    Building image ...`.
@@ -69,16 +94,28 @@ impl Console {
     }
 
     pub fn note(&self, msg: impl Display) {
-        self.line(CYAN, "Note", msg);
-    }
-
-    pub fn warn(&self, msg: impl Display) {
         if self.inner.quiet {
             return;
         }
         let _ = writeln!(
             std::io::stderr().lock(),
-            "{}: {msg}",
+            "{}{}: {msg}",
+            self.prefix(),
+            self.paint(CYAN, "note")
+        );
+    }
+
+    pub fn warn(&self, msg: impl Display) {
+        if let Ok(mut w) = self.warnings.lock() {
+            w.push(msg.to_string());
+        }
+        if self.inner.quiet {
+            return;
+        }
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "{}{}: {msg}",
+            self.prefix(),
             self.paint(YELLOW, "warning")
         );
     }
@@ -93,7 +130,7 @@ impl Console {
     /// A line of the build container's output; shown only with --verbose.
     pub fn container_line(&self, line: &str) {
         if self.inner.verbose && !self.inner.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "  | {line}");
+            let _ = writeln!(std::io::stderr().lock(), "{}  | {line}", self.prefix());
         }
     }
 
@@ -113,7 +150,7 @@ impl Console {
     /// ends, its line says how long it took.
     pub fn step(&self, verb: &str, msg: impl Display) -> Step {
         let msg = msg.to_string();
-        let bar = if self.inner.tty && !self.inner.quiet {
+        let bar = if self.inner.tty && !self.inner.quiet && self.prefix.is_none() {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template("{prefix} {msg} {spinner} {elapsed}")

@@ -5,6 +5,7 @@
 //! archive API) → `extract` + `layer::pack` (untrusted tar stream → ordered ZIP) → digests.
 
 pub mod build;
+pub mod cache;
 pub mod cli;
 pub mod console;
 pub mod docker;
@@ -12,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod images;
 pub mod layer;
+pub mod manifest;
 pub mod native;
 pub mod paths;
 pub mod plan;

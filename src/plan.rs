@@ -13,6 +13,8 @@ use crate::runtime::{self, Kind, Runtime};
 /// Everything a build needs, checked.
 #[derive(Debug)]
 pub struct BuildPlan {
+    /// The layer's name, for progress lines and reports.
+    pub name: String,
     pub project: PathBuf,
     pub runtime: &'static Runtime,
     /// Where the runtime choice came from, for the user: "--runtime", "fclayer.toml", "default".
@@ -33,6 +35,10 @@ pub struct BuildPlan {
     pub platform: &'static str,
     /// Keep a layer that fails the ELF check (the findings are still shown).
     pub allow_incompatible: bool,
+    /// Look up and store the build in the build cache.
+    pub use_cache: bool,
+    /// Refuse a build whose manifest differs from the one beside the output.
+    pub frozen: bool,
 }
 
 /// How the layer's contents are made.
@@ -89,49 +95,216 @@ const PASSTHROUGH: &[&str] = &[
     "npm_config_registry",
 ];
 
-impl BuildPlan {
-    pub fn new(args: &BuildArgs) -> Result<BuildPlan> {
-        let project = &args.project;
-        if !project.exists() {
-            return Err(Error::input(format!(
-                "project directory {} does not exist",
-                project.display()
-            ))
-            .with_hint(
-                "give the folder that holds the project's requirements.txt, package.json, pom.xml, composer.json or apt.txt",
-            ));
-        }
-        if !project.is_dir() {
-            return Err(
-                Error::input(format!("{} is not a directory", project.display()))
-                    .with_hint("give the project's folder, not a file in it"),
-            );
-        }
-        let decl = ProjectFile::load(project)?
-            .and_then(|f| (f.layers.len() == 1).then(|| f.layers[0].clone()))
-            .unwrap_or_default();
+/// One layer to build: the command line merged with its `[[layer]]` entry, if any.
+#[derive(Debug, Default, Clone)]
+pub struct LayerSpec {
+    /// The layer's name (its project file entry, else the project folder's name).
+    pub name: String,
+    pub project: PathBuf,
+    pub output: PathBuf,
+    /// The runtime asked for, and who asked ("--runtime" or "fclayer.toml").
+    pub runtime: Option<(String, &'static str)>,
+    /// Restrict the build to this kind (a project file's `kind`).
+    pub kind: Option<Kind>,
+    pub apt: Vec<String>,
+    pub dockerfile: Option<PathBuf>,
+    pub build_args: Vec<String>,
+    pub target: Option<String>,
+    pub base_image: Option<String>,
+    pub platform: Option<String>,
+}
 
-        let chosen = match (&args.runtime, &decl.runtime) {
-            (Some(r), _) => Some((r.clone(), "--runtime")),
-            (None, Some(r)) => Some((r.clone(), "fclayer.toml")),
-            (None, None) => None,
+/// The layers a `fclayer build` command line names: one project folder, every layer of a
+/// project file, or one layer of ./fclayer.toml by name.
+pub fn layer_specs(args: &BuildArgs) -> Result<Vec<LayerSpec>> {
+    let arg = &args.project;
+    let from_cli = |project: PathBuf| -> LayerSpec {
+        let name = project
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "layer".into());
+        LayerSpec {
+            name,
+            project,
+            output: args
+                .output
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("layer.zip")),
+            runtime: args.runtime.clone().map(|r| (r, "--runtime")),
+            kind: None,
+            apt: args.apt.clone(),
+            dockerfile: args.dockerfile.clone(),
+            build_args: args.build_args.clone(),
+            target: args.target.clone(),
+            base_image: args.base_image.clone(),
+            platform: args.platform.clone(),
+        }
+    };
+    if arg.is_dir() {
+        return match ProjectFile::load(arg)? {
+            Some(file) => file_specs(args, arg, &file, None),
+            None => Ok(vec![from_cli(arg.clone())]),
         };
-        let chosen = match chosen {
+    }
+    // Not a folder: maybe the name of a layer in ./fclayer.toml.
+    let here = Path::new(".");
+    if let Some(name) = arg.to_str().filter(|n| !n.contains('/'))
+        && let Some(file) = ProjectFile::load(here)?
+    {
+        if file.layers.iter().any(|l| l.name.as_deref() == Some(name)) {
+            return file_specs(args, here, &file, Some(name));
+        }
+        let names: Vec<&str> = file
+            .layers
+            .iter()
+            .filter_map(|l| l.name.as_deref())
+            .collect();
+        return Err(Error::input(format!(
+            "`{name}` is neither a folder nor a layer of ./{}",
+            project::PROJECT_FILE
+        ))
+        .with_details([format!("layers declared there: {}", names.join(", "))]));
+    }
+    if arg.exists() {
+        return Err(
+            Error::input(format!("{} is not a directory", arg.display()))
+                .with_hint("give the project's folder, not a file in it"),
+        );
+    }
+    Err(Error::input(format!("project directory {} does not exist", arg.display())).with_hint(
+        "give the folder that holds the project's requirements.txt, package.json, pom.xml, composer.json or apt.txt",
+    ))
+}
+
+/// The layers of a project file (all, or the one named `only`), command-line flags overriding
+/// the file's settings.
+fn file_specs(
+    args: &BuildArgs,
+    dir: &Path,
+    file: &ProjectFile,
+    only: Option<&str>,
+) -> Result<Vec<LayerSpec>> {
+    let path = dir.join(project::PROJECT_FILE);
+    if file.layers.is_empty() {
+        return Err(
+            Error::input(format!("{} declares no [[layer]]", path.display()))
+                .with_hint("add a [[layer]] table with at least a `runtime`, or remove the file"),
+        );
+    }
+    let several = file.layers.len() > 1;
+    if several && only.is_none() && args.output.is_some() {
+        return Err(Error::input(format!(
+            "-o names one output, but {} declares {} layers",
+            path.display(),
+            file.layers.len()
+        ))
+        .with_hint(
+            "set each layer's `output` in the file, or build one layer: fclayer build NAME",
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (i, decl) in file.layers.iter().enumerate() {
+        let name = match (&decl.name, several) {
+            (Some(n), _) => n.clone(),
+            (None, false) => "layer".to_string(),
+            (None, true) => {
+                return Err(Error::input(format!(
+                    "{}: layer {} has no `name` (needed when a file declares several)",
+                    path.display(),
+                    i + 1
+                )));
+            }
+        };
+        if !seen.insert(name.clone()) {
+            return Err(Error::input(format!(
+                "{}: two layers are named `{name}`",
+                path.display()
+            )));
+        }
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        let kind = match &decl.kind {
+            None => None,
+            Some(k) => Some(Kind::parse(k).ok_or_else(|| {
+                let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                Error::input(format!(
+                    "{}: layer `{name}` has kind `{k}`; expected one of {}",
+                    path.display(),
+                    kinds.join(", ")
+                ))
+            })?),
+        };
+        let project = dir.join(decl.source.clone().unwrap_or_else(|| PathBuf::from(".")));
+        let output = match (&args.output, &decl.output) {
+            (Some(o), _) => o.clone(),
+            (None, Some(o)) => dir.join(o),
+            (None, None) if several => dir.join(format!("{name}.zip")),
+            (None, None) => PathBuf::from("layer.zip"),
+        };
+        let mut apt = decl.apt.clone();
+        apt.extend(args.apt.iter().cloned());
+        let mut build_args: Vec<String> = decl
+            .build_args
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        build_args.extend(args.build_args.iter().cloned());
+        out.push(LayerSpec {
+            name,
+            project,
+            output,
+            runtime: match (&args.runtime, &decl.runtime) {
+                (Some(r), _) => Some((r.clone(), "--runtime")),
+                (None, Some(r)) => Some((r.clone(), "fclayer.toml")),
+                (None, None) => None,
+            },
+            kind,
+            apt,
+            dockerfile: args
+                .dockerfile
+                .clone()
+                .or_else(|| decl.dockerfile.as_ref().map(|d| dir.join(d))),
+            build_args,
+            target: args.target.clone().or_else(|| decl.target.clone()),
+            base_image: args.base_image.clone().or_else(|| decl.base_image.clone()),
+            platform: args.platform.clone().or_else(|| decl.platform.clone()),
+        });
+    }
+    Ok(out)
+}
+
+impl BuildPlan {
+    /// Check one layer's spec against its project and the runtime table.
+    pub fn new(spec: &LayerSpec, args: &BuildArgs) -> Result<BuildPlan> {
+        let project = &spec.project;
+        if !project.is_dir() {
+            return Err(Error::input(format!(
+                "project directory {} of layer `{}` does not exist",
+                project.display(),
+                spec.name
+            ))
+            .with_hint("check the layer's `source` in fclayer.toml"));
+        }
+        let chosen = match &spec.runtime {
             Some((name, from)) => Some((
-                Runtime::find(&name).ok_or_else(|| unknown_runtime(&name))?,
-                from,
+                Runtime::find(name).ok_or_else(|| unknown_runtime(name))?,
+                *from,
             )),
             None => None,
         };
 
-        let (mode, runtime, runtime_from) = match &args.dockerfile {
+        let (mode, runtime, runtime_from) = match &spec.dockerfile {
             Some(dockerfile) => {
-                let spec = dockerfile_spec(project, dockerfile, args)?;
+                let df = dockerfile_spec(project, dockerfile, &spec.build_args, &spec.target)?;
                 let (rt, from) = chosen.unwrap_or_else(|| (default_for(Kind::Apt), "default"));
-                (Mode::Dockerfile(spec), rt, from)
+                (Mode::Dockerfile(df), rt, from)
             }
             None => {
-                let (kinds, apt) = install_kinds(project, &args.apt, chosen.map(|c| c.0))?;
+                let (kinds, apt) =
+                    install_kinds(project, &spec.apt, spec.kind, chosen.map(|c| c.0))?;
                 let (rt, from) = chosen.unwrap_or_else(|| {
                     // The language decides; system packages alone get the default custom runtime.
                     let lead = kinds.iter().copied().find(|k| *k != Kind::Apt);
@@ -156,7 +329,7 @@ impl BuildPlan {
             }
         };
 
-        let arch = match &args.platform {
+        let arch = match &spec.platform {
             None => Arch::X86_64,
             Some(p) => Arch::from_platform(p).ok_or_else(|| {
                 Error::input(format!("unknown platform `{p}`")).with_hint(
@@ -166,17 +339,17 @@ impl BuildPlan {
         };
         let ca = ca_bundle(args.ca_cert.as_deref())?;
         let (env, secrets) = passthrough_env();
-        let base_image = args
+        let base_image = spec
             .base_image
             .clone()
-            .or(decl.base_image)
             .unwrap_or_else(|| runtime.fc_build_image.to_string());
         Ok(BuildPlan {
+            name: spec.name.clone(),
             project: project.clone(),
             runtime,
             runtime_from,
             mode,
-            output: args.output.clone(),
+            output: spec.output.clone(),
             base_image,
             ca,
             env,
@@ -186,6 +359,8 @@ impl BuildPlan {
             arch,
             platform: arch.platform(),
             allow_incompatible: args.allow_incompatible,
+            use_cache: !(args.no_cache || args.check),
+            frozen: args.frozen,
         })
     }
 }
@@ -199,9 +374,20 @@ fn default_for(kind: Kind) -> &'static Runtime {
 fn install_kinds(
     project: &Path,
     apt_flags: &[String],
+    only: Option<Kind>,
     runtime: Option<&'static Runtime>,
 ) -> Result<(Vec<Kind>, Vec<String>)> {
     let mut kinds = project::detect_kinds(project);
+    if let Some(only) = only {
+        kinds.retain(|k| *k == only || *k == Kind::Apt);
+        if only != Kind::Apt && !kinds.contains(&only) {
+            return Err(Error::input(format!(
+                "the layer's kind is {only}, but {} has no {}",
+                project.display(),
+                only.manifest()
+            )));
+        }
+    }
     if !apt_flags.is_empty() && !kinds.contains(&Kind::Apt) {
         kinds.insert(0, Kind::Apt);
     }
@@ -262,7 +448,12 @@ fn install_kinds(
     Ok((kinds, apt))
 }
 
-fn dockerfile_spec(project: &Path, dockerfile: &Path, args: &BuildArgs) -> Result<DockerfileSpec> {
+fn dockerfile_spec(
+    project: &Path,
+    dockerfile: &Path,
+    args: &[String],
+    target: &Option<String>,
+) -> Result<DockerfileSpec> {
     // A relative --dockerfile is looked up from the current directory, then in the context.
     let found = if dockerfile.is_file() {
         dockerfile.to_path_buf()
@@ -276,7 +467,7 @@ fn dockerfile_spec(project: &Path, dockerfile: &Path, args: &BuildArgs) -> Resul
         .with_hint("give the path of the Dockerfile to build, e.g. --dockerfile Dockerfile"));
     };
     let mut build_args = Vec::new();
-    for arg in &args.build_args {
+    for arg in args {
         let (k, v) = arg
             .split_once('=')
             .ok_or_else(|| Error::input(format!("--build-arg {arg}: expected KEY=VALUE")))?;
@@ -290,7 +481,7 @@ fn dockerfile_spec(project: &Path, dockerfile: &Path, args: &BuildArgs) -> Resul
     Ok(DockerfileSpec {
         dockerfile: found,
         build_args,
-        target: args.target.clone(),
+        target: target.clone(),
     })
 }
 

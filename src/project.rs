@@ -28,8 +28,20 @@ pub struct LayerDecl {
     pub runtime: Option<String>,
     /// Project directory, relative to the project file.
     pub source: Option<PathBuf>,
+    /// Only this kind of content (python, node, java, php, apt) when the folder has several.
+    pub kind: Option<String>,
+    /// Debian packages for the layer's bin/ and lib/.
+    #[serde(default)]
+    pub apt: Vec<String>,
+    /// Output ZIP, relative to the project file.
     pub output: Option<PathBuf>,
+    pub platform: Option<String>,
     pub base_image: Option<String>,
+    /// Build this Dockerfile (relative to the project file) instead of running installers.
+    pub dockerfile: Option<PathBuf>,
+    #[serde(default)]
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
 }
 
 impl ProjectFile {
@@ -303,7 +315,7 @@ pub fn add_inputs(
     dir: &Path,
     dest: &str,
     exclude: &[PathBuf],
-) -> Result<BTreeMap<String, u64>> {
+) -> Result<BTreeMap<String, String>> {
     let exclude: Vec<PathBuf> = exclude
         .iter()
         .filter_map(|p| {
@@ -430,7 +442,7 @@ fn walk_inputs(
     dir: &Path,
     dest: &str,
     keep: &dyn Fn(&Path, &str, bool) -> bool,
-    listed: &mut BTreeMap<String, u64>,
+    listed: &mut BTreeMap<String, String>,
 ) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mut names: Vec<_> = std::fs::read_dir(dir)
@@ -460,8 +472,8 @@ fn walk_inputs(
             walk_inputs(tar, root, &full, dest, keep, listed)?;
         } else if ft.is_file() {
             let exec = meta.permissions().mode() & 0o111 != 0;
-            tar.file_from_disk(&target_path, &full, exec)?;
-            listed.insert(rel_str.to_string(), meta.len());
+            let sha = tar.file_from_disk(&target_path, &full, exec)?;
+            listed.insert(rel_str.to_string(), sha);
         } else if ft.is_symlink() {
             let target = std::fs::read_link(&full).at("read link", &full)?;
             let target_str = target.to_string_lossy();

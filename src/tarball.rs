@@ -6,6 +6,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 
+use sha2::{Digest, Sha256};
+
 use crate::error::{Error, IoContext, Result};
 
 pub struct TarBuilder {
@@ -51,16 +53,20 @@ impl TarBuilder {
             .map_err(|e| tar_error(path, e))
     }
 
-    /// Add a file from disk, streaming its contents.
-    pub fn file_from_disk(&mut self, path: &str, disk: &Path, exec: bool) -> Result<()> {
+    /// Add a file from disk, streaming its contents; returns their sha256 (hex).
+    pub fn file_from_disk(&mut self, path: &str, disk: &Path, exec: bool) -> Result<String> {
         let mut f = File::open(disk).at("open", disk)?;
         let len = f.metadata().at("read", disk)?.len();
         let mode = if exec { 0o755 } else { 0o644 };
         let mut h = Self::header(tar::EntryType::Regular, len, mode);
-        let mut reader = (&mut f).take(len);
+        let mut reader = HashingReader {
+            inner: (&mut f).take(len),
+            sha: Sha256::new(),
+        };
         self.builder
             .append_data(&mut h, path, &mut reader)
-            .map_err(|e| tar_error(path, e))
+            .map_err(|e| tar_error(path, e))?;
+        Ok(hex::encode(reader.sha.finalize()))
     }
 
     pub fn symlink(&mut self, path: &str, target: &str) -> Result<()> {
@@ -74,6 +80,20 @@ impl TarBuilder {
         self.builder
             .into_inner()
             .map_err(|e| Error::build(format!("cannot finish an archive: {e}")))
+    }
+}
+
+/// Hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    sha: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
     }
 }
 

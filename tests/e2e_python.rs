@@ -121,15 +121,19 @@ fn two_builds_in_fresh_containers_give_identical_bytes() {
     let project = python_project(tmp.path(), "six==1.16.0\nidna==3.7\nlxml==5.3.0\n");
     let a = tmp.path().join("a.zip");
     let b = tmp.path().join("b.zip");
-    assert!(build(&project, &a, &[]).status.success());
-    // A different time zone and umask must not matter either.
+    // --no-cache: both layers come out of their own fresh container, not the build cache.
+    let first = build(&project, &a, &["--no-cache"]);
+    assert!(first.status.success());
+    assert!(stderr(&first).contains("Installing"), "no container ran");
+    // A different time zone must not matter either.
     let out = run(fclayer()
         .env("TZ", "Asia/Shanghai")
-        .args(["build", "--runtime", "python3.9", "--base-image", BASE])
+        .args(["build", "--no-cache", "--runtime", "python3.9", "--base-image", BASE])
         .arg(&project)
         .arg("-o")
         .arg(&b));
     assert!(out.status.success());
+    assert!(stderr(&out).contains("Installing"), "no container ran");
     let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert!(a.len() > 1_000_000, "suspiciously small layer");
     assert!(a == b, "two builds of the same requirements differ");

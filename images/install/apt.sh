@@ -133,4 +133,9 @@ while [ $pass -lt 10 ]; do
   [ $added = 1 ] || break
 done
 rmdir /opt/bin /opt/lib 2>/dev/null || true
+# What was installed, for the layer's manifest (read back by fclayer, never part of /opt).
+mkdir -p /fclayer/report
+while read -r p; do
+  dpkg-query -W -f '${Package}=${Version}\n' "$p"
+done </tmp/fclayer-new >/fclayer/report/apt.txt
 echo "fclayer: $(ls /opt/bin 2>/dev/null | wc -l) programs in bin/, $(ls /opt/lib 2>/dev/null | wc -l) files in lib/"

@@ -19,5 +19,7 @@ mkdir -p /opt/java/lib
 plugin_dir=/usr/share/maven-repo/org/apache/maven/plugins/maven-dependency-plugin
 version=$(ls "$plugin_dir" 2>/dev/null | grep -v '^debian$' | sort -V | tail -n 1)
 version=${version:-3.6.1}
+# fclayer's download-cache volume keeps Maven's repository between builds.
+if [ -n "${FCLAYER_M2:-}" ]; then settings="$settings -Dmaven.repo.local=$FCLAYER_M2"; fi
 mvn -B -ntp $settings "org.apache.maven.plugins:maven-dependency-plugin:$version:copy-dependencies" \
   -DincludeScope=runtime -DoutputDirectory=/opt/java/lib

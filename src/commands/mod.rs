@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
+mod build;
+mod cache;
 pub(crate) mod check;
 mod inspect;
 mod stack;
@@ -17,7 +19,6 @@ use crate::console::Console;
 use crate::docker::{Cleanup, Engine};
 use crate::error::{Error, Result};
 use crate::layer::{self, pack::PackOptions};
-use crate::plan::BuildPlan;
 use crate::runtime::{Kind, RUNTIMES};
 
 pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
@@ -27,19 +28,20 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
         Command::Stack(args) => stack::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Verify(args) => verify(args, console).await,
+        Command::Cache(args) => cache::run(args, console).await,
         Command::Pack(args) => pack(args, console).await,
-        Command::Build(args) => build(args, console).await,
+        Command::Build(args) => build::run(args, console).await,
     }
 }
 
 /// SIGINT and SIGTERM, registered once at the start of a command so none is missed.
-struct Signals {
+pub(super) struct Signals {
     int: Signal,
     term: Signal,
 }
 
 impl Signals {
-    fn new() -> Result<Signals> {
+    pub(super) fn new() -> Result<Signals> {
         let make =
             |kind| signal(kind).map_err(|e| Error::build(format!("cannot watch for signals: {e}")));
         Ok(Signals {
@@ -48,35 +50,12 @@ impl Signals {
         })
     }
 
-    async fn recv(&mut self) -> &'static str {
+    pub(super) async fn recv(&mut self) -> &'static str {
         tokio::select! {
             _ = self.int.recv() => "SIGINT (Ctrl-C)",
             _ = self.term.recv() => "SIGTERM",
         }
     }
-}
-
-async fn build(args: crate::cli::BuildArgs, console: &Console) -> Result<()> {
-    let mut signals = Signals::new()?;
-    let plan = BuildPlan::new(&args)?;
-    let output = layer::Output::prepare(&plan.output)?;
-    let cleanup = Arc::new(Cleanup::new());
-    let cancel = Arc::new(AtomicBool::new(false));
-    let engine = tokio::select! {
-        r = Engine::connect(Arc::clone(&cleanup)) => r?,
-        s = signals.recv() => {
-            layer::remove_temporaries();
-            return Err(Error::interrupted(s));
-        }
-    };
-    let result = tokio::select! {
-        r = crate::build::build(&plan, output, &engine, console, Arc::clone(&cancel)) => r,
-        s = signals.recv() => {
-            cancel.store(true, Ordering::Relaxed);
-            Err(Error::interrupted(s))
-        }
-    };
-    finish_run(&engine, console, result).await.map(|_| ())
 }
 
 async fn verify(args: crate::cli::VerifyArgs, console: &Console) -> Result<()> {
@@ -170,7 +149,11 @@ async fn verify(args: crate::cli::VerifyArgs, console: &Console) -> Result<()> {
 }
 
 /// Remove what the run created, whatever the result, and report cleanup problems.
-async fn finish_run<T>(engine: &Engine, console: &Console, result: Result<T>) -> Result<T> {
+pub(super) async fn finish_run<T>(
+    engine: &Engine,
+    console: &Console,
+    result: Result<T>,
+) -> Result<T> {
     layer::remove_temporaries();
     let cleanup = engine.cleanup().run(engine);
     match tokio::time::timeout(std::time::Duration::from_secs(60), cleanup).await {
@@ -212,7 +195,7 @@ async fn pack(args: PackArgs, console: &Console) -> Result<()> {
     layer::remove_temporaries();
     let info = info?;
     step.done(format!("{} files", info.files));
-    crate::build::summary(console, &info, started);
+    crate::build::summary(console, &info, started, false);
     if args.json {
         println!(
             "{}",

@@ -10,7 +10,6 @@ use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::platform::Execution;
 use super::{Engine, LABEL, is_not_found, normalize_arch, short};
 use std::path::Path;
 
@@ -25,10 +24,10 @@ pub struct BuildImage {
     pub tag: String,
     pub id: String,
     pub base: String,
+    /// The base image's ID: the build image's identity follows from it.
+    pub base_id: String,
     /// True when this run built it (false: reused).
     pub built: bool,
-    /// Whether its containers run natively or under emulation on this engine.
-    pub execution: Execution,
 }
 
 /// Build-args Docker treats as predefined: passed to RUN steps, never recorded in the history.
@@ -93,7 +92,8 @@ impl Engine {
         Ok(found)
     }
 
-    /// Find or build the image made from `context` on `base` for `platform`.
+    /// Find or build the image made from `context` on `base` for `platform`. Only inspects
+    /// when the image exists: a cache hit later must not start a container.
     pub async fn ensure_build_image(
         &self,
         repo: &str,
@@ -103,7 +103,6 @@ impl Engine {
         console: &Console,
     ) -> Result<BuildImage> {
         let base_image = self.ensure_base(base, platform, console).await?;
-        let execution = self.probe_platform(platform, base, console).await?;
         let base_id = base_image.id.unwrap_or_default();
         let mut key = Sha256::new();
         for part in [context.hash.as_str(), base, &base_id, platform] {
@@ -111,42 +110,32 @@ impl Engine {
             key.update([0]);
         }
         let tag = format!("{repo}:{}", &hex::encode(key.finalize())[..16]);
-
-        if let Some(found) = self.image(&tag).await? {
-            console.status("Reusing", format!("build image {tag}"));
-            return Ok(BuildImage {
-                tag,
-                id: found.id.unwrap_or_default(),
-                base: base.to_string(),
-                built: false,
-                execution,
-            });
-        }
-
-        // Another fclayer process may be building the same image: wait for it, then reuse.
-        let _lock = crate::paths::lock(&format!("image-{}", tag.replace(['/', ':'], "_"))).await;
-        if let Some(found) = self.image(&tag).await? {
-            console.status("Reusing", format!("build image {tag}"));
-            return Ok(BuildImage {
-                tag,
-                id: found.id.unwrap_or_default(),
-                base: base.to_string(),
-                built: false,
-                execution,
-            });
-        }
-        self.build(&tag, context, base, platform, console).await?;
-        let found = self.image(&tag).await?.ok_or_else(|| {
-            Error::engine(format!("{tag} was built but the engine cannot find it"))
-        })?;
-        check_platform(&tag, &found, platform)?;
-        Ok(BuildImage {
-            tag,
+        let found = |found: ImageInspect, built: bool| BuildImage {
+            tag: tag.clone(),
             id: found.id.unwrap_or_default(),
             base: base.to_string(),
-            built: true,
-            execution,
-        })
+            base_id: base_id.clone(),
+            built,
+        };
+
+        if let Some(image) = self.image(&tag).await? {
+            console.status("Reusing", format!("build image {tag}"));
+            return Ok(found(image, false));
+        }
+        // Another fclayer process may be building the same image: wait for it, then reuse.
+        let _lock = crate::paths::lock(&format!("image-{}", tag.replace(['/', ':'], "_"))).await;
+        if let Some(image) = self.image(&tag).await? {
+            console.status("Reusing", format!("build image {tag}"));
+            return Ok(found(image, false));
+        }
+        // Its RUN steps run on the target platform: the engine must be able to.
+        self.probe_platform(platform, base, console).await?;
+        self.build(&tag, context, base, platform, console).await?;
+        let image = self.image(&tag).await?.ok_or_else(|| {
+            Error::engine(format!("{tag} was built but the engine cannot find it"))
+        })?;
+        check_platform(&tag, &image, platform)?;
+        Ok(found(image, true))
     }
 
     async fn build(

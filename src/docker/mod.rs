@@ -11,9 +11,11 @@
 //!    of killed runs by label.
 
 pub mod cleanup;
+pub mod context;
 pub mod image;
 pub mod platform;
 pub mod run;
+pub mod volume;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,21 +38,40 @@ pub struct Engine {
     pub(crate) docker: Docker,
     host: String,
     cleanup: Arc<Cleanup>,
+    /// What `probe_platform` found, per platform: asked once per run.
+    pub(crate) probed: Arc<std::sync::Mutex<HashMap<String, platform::Execution>>>,
 }
 
 impl Engine {
-    /// Connect to the engine DOCKER_HOST names (default: the local socket) and check it answers.
+    /// Connect to the engine the Docker CLI would use: DOCKER_HOST (with DOCKER_TLS_VERIFY and
+    /// DOCKER_CERT_PATH for TLS), else the current Docker context (DOCKER_CONTEXT, or
+    /// `currentContext` in ~/.docker/config.json), else the local socket. Then check it answers.
     pub async fn connect(cleanup: Arc<Cleanup>) -> Result<Engine> {
-        let host = std::env::var("DOCKER_HOST")
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unix:///var/run/docker.sock".to_string());
-        let docker = Docker::connect_with_defaults().map_err(|e| match e {
-            bollard::errors::Error::UnsupportedURISchemeError { .. } => Error::input(format!(
-                "cannot use DOCKER_HOST={host}: {e}"
+        let env_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+        let context = match env_host {
+            Some(_) => None,
+            None => context::current()?,
+        };
+        let host = match (&env_host, &context) {
+            (Some(h), _) => h.clone(),
+            (None, Some(c)) => c.host.clone(),
+            (None, None) => "unix:///var/run/docker.sock".to_string(),
+        };
+        let connected = match &context {
+            Some(c) => c.connect(),
+            None => Docker::connect_with_defaults(),
+        };
+        let docker = connected.map_err(|e| match e {
+            bollard::errors::Error::UnsupportedURISchemeError { .. } => {
+                Error::input(format!("cannot use the Docker host {host}: {e}")).with_hint(
+                    "DOCKER_HOST takes unix://PATH, tcp://HOST:PORT, https://HOST:PORT or ssh://USER@HOST",
+                )
+            }
+            bollard::errors::Error::CertPathError { .. } => Error::input(format!(
+                "cannot read the TLS certificates for {host}: {e}"
             ))
             .with_hint(
-                "DOCKER_HOST takes unix://PATH, tcp://HOST:PORT, https://HOST:PORT or ssh://HOST",
+                "DOCKER_CERT_PATH (or the context's TLS folder) must hold ca.pem, cert.pem and key.pem",
             ),
             other => unreachable_engine(&host, &other),
         })?;
@@ -69,6 +90,7 @@ impl Engine {
             docker,
             host,
             cleanup,
+            probed: Arc::default(),
         })
     }
 
@@ -86,6 +108,16 @@ impl Engine {
             (LABEL.to_string(), env!("CARGO_PKG_VERSION").to_string()),
             (LABEL_RUN.to_string(), self.cleanup.run_id().to_string()),
         ])
+    }
+
+    /// How many CPUs the engine has (1 when it does not say).
+    pub async fn cpus(&self) -> usize {
+        self.docker
+            .info()
+            .await
+            .ok()
+            .and_then(|i| i.ncpu)
+            .map_or(1, |n| n.max(1) as usize)
     }
 
     /// The engine's own platform, e.g. `linux/amd64`.

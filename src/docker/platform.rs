@@ -28,8 +28,15 @@ impl Engine {
         image: &str,
         console: &Console,
     ) -> Result<Execution> {
+        if let Some(known) = self.probed.lock().expect("probe memo").get(platform) {
+            return Ok(*known);
+        }
         let native = self.native_platform().await?;
         if native == platform {
+            self.probed
+                .lock()
+                .expect("probe memo")
+                .insert(platform.to_string(), Execution::Native);
             return Ok(Execution::Native);
         }
         let expected = match platform {
@@ -55,6 +62,10 @@ impl Engine {
                     "the engine is {native}: {platform} containers run under emulation, which is \
                      several times slower than native"
                 ));
+                self.probed
+                    .lock()
+                    .expect("probe memo")
+                    .insert(platform.to_string(), Execution::Emulated);
                 return Ok(Execution::Emulated);
             }
             Ok(exit) => format!("{}: {}", exit.describe(), exit.tail.join(" ")),

@@ -7,7 +7,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, KillContainerOptions, LogsOptions,
     UploadToContainerOptions,
@@ -30,6 +30,8 @@ pub struct RunSpec {
     pub workdir: Option<String>,
     /// No network at all (smoke tests).
     pub network_disabled: bool,
+    /// Named volumes to mount: (volume, path in the container).
+    pub volumes: Vec<(String, String)>,
 }
 
 /// How a container ended.
@@ -85,6 +87,17 @@ impl Engine {
             attach_stderr: Some(true),
             host_config: Some(HostConfig {
                 network_mode: spec.network_disabled.then(|| "none".to_string()),
+                mounts: (!spec.volumes.is_empty()).then(|| {
+                    spec.volumes
+                        .iter()
+                        .map(|(volume, target)| Mount {
+                            typ: Some(MountType::VOLUME),
+                            source: Some(volume.clone()),
+                            target: Some(target.clone()),
+                            ..Default::default()
+                        })
+                        .collect()
+                }),
                 ..Default::default()
             }),
             ..Default::default()
@@ -291,6 +304,37 @@ impl Container {
                     io::Error::other(short(&e))
                 }
             })
+    }
+
+    /// The contents of a small file in the container, or `None` if it does not exist.
+    pub async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let mut stream = std::pin::pin!(self.export(path));
+        let mut tar = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => tar.extend_from_slice(&bytes),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => {
+                    return Err(Error::engine(format!(
+                        "cannot read {path} from the container: {e}"
+                    )));
+                }
+            }
+        }
+        let mut archive = tar::Archive::new(&tar[..]);
+        let entries = archive
+            .entries()
+            .map_err(|e| Error::build(format!("cannot read {path} from the container: {e}")))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| Error::build(format!("cannot read {path}: {e}")))?;
+            if entry.header().entry_type().is_file() {
+                let mut data = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut data)
+                    .map_err(|e| Error::build(format!("cannot read {path}: {e}")))?;
+                return Ok(Some(data));
+            }
+        }
+        Ok(None)
     }
 
     /// Remove the container now (it is also in the run's cleanup, which then has nothing to do).

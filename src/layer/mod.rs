@@ -38,6 +38,24 @@ pub struct LayerInfo {
     pub top_level: Vec<String>,
 }
 
+/// A complete ZIP not yet at its target path.
+pub struct Finished {
+    output: Output,
+    pub info: LayerInfo,
+}
+
+impl Finished {
+    /// The temporary file holding the ZIP, for checks before it is moved into place.
+    pub fn zip_path(&self) -> &Path {
+        self.output.zip.path()
+    }
+
+    pub fn persist(self) -> Result<LayerInfo> {
+        self.output.persist()?;
+        Ok(self.info)
+    }
+}
+
 /// Temporary files of live `Output`s. A signal can end the process while a packing thread still
 /// owns its `Output` (so its destructor never runs); the signal path removes these instead.
 static TEMPORARIES: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
@@ -122,14 +140,9 @@ impl Output {
         Ok(Packer::new(spool, opts))
     }
 
-    /// Write the ordered ZIP, enforce the size budget, hash it, let `gate` inspect the finished
-    /// ZIP (the ELF check) and move it into place only if all of that passed.
-    pub fn commit(
-        self,
-        packer: Packer,
-        max_size: u64,
-        gate: impl FnOnce(&Path) -> Result<()>,
-    ) -> Result<LayerInfo> {
+    /// Write the ordered ZIP, enforce the size budget and hash it. The ZIP is still a temporary
+    /// file: checks run on it, then `Finished::persist` moves it into place.
+    pub fn finish(self, packer: Packer, max_size: u64) -> Result<Finished> {
         let mut file = self.zip.reopen().at("open", self.zip.path())?;
         let stats = packer.finish(&mut file)?;
         check_budget(&stats, max_size)?;
@@ -137,15 +150,8 @@ impl Output {
         let digests = Digests::of_reader(BufReader::with_capacity(1 << 20, &file))
             .at("read", self.zip.path())?;
         drop(file);
-        gate(self.zip.path())?;
-        let Output { target, spool, zip } = self;
-        drop(spool);
-        let zip_path = zip.path().to_path_buf();
-        zip.persist(&target)
-            .map_err(|e| Error::io("write", &target, e.error))?;
-        unregister(&zip_path);
-        Ok(LayerInfo {
-            path: target,
+        let info = LayerInfo {
+            path: self.target.clone(),
             size: stats.zip_bytes,
             files: stats.files,
             dirs: stats.dirs,
@@ -154,7 +160,38 @@ impl Output {
             sha256: digests.sha256,
             crc64: digests.crc64.to_string(),
             top_level: stats.top_level,
-        })
+        };
+        Ok(Finished { output: self, info })
+    }
+
+    /// Put a copy of an already finished ZIP (from the build cache) in place, after checking it
+    /// still has the digest it was stored with.
+    pub fn commit_copy(self, source: &Path, sha256: &str) -> Result<()> {
+        std::fs::copy(source, self.zip.path()).at("copy", source)?;
+        let file = File::open(self.zip.path()).at("read", self.zip.path())?;
+        let digests = Digests::of_reader(BufReader::with_capacity(1 << 20, file))
+            .at("read", self.zip.path())?;
+        if digests.sha256 != sha256 {
+            return Err(Error::build(format!(
+                "the cached layer {} is damaged (sha256 {}, expected {sha256})",
+                source.display(),
+                digests.sha256
+            ))
+            .with_hint(
+                "run with --no-cache, or clear the cache with `fclayer cache prune --all`",
+            ));
+        }
+        self.persist()
+    }
+
+    fn persist(self) -> Result<()> {
+        let Output { target, spool, zip } = self;
+        drop(spool);
+        let zip_path = zip.path().to_path_buf();
+        zip.persist(&target)
+            .map_err(|e| Error::io("write", &target, e.error))?;
+        unregister(&zip_path);
+        Ok(())
     }
 }
 
@@ -189,7 +226,7 @@ pub fn pack_dir(dir: &Path, target: &Path, opts: PackOptions, max_size: u64) -> 
     let output = Output::prepare(target)?;
     let mut packer = output.packer(opts)?;
     packer.add_dir(dir)?;
-    output.commit(packer, max_size, |_| Ok(()))
+    output.finish(packer, max_size)?.persist()
 }
 
 /// Sizes the way people read them: 28.2 MB (decimal units, as FC's limits are stated).
