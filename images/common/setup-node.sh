@@ -54,6 +54,16 @@ if [ "$from" = nodejs.org ]; then
   echo "nodedir=/usr/local" >>"$npmrc"
 fi
 
+# Debian's node-gyp links every addon against Debian's shared libnode.so (its addon.gypi adds
+# -lnode). FC runs the official node binary, which is static and has no libnode, so such an
+# addon fails to load there. Build addons the upstream way: node's symbols resolve from the
+# process that loads them, whichever node that is.
+for gypi in /usr/share/nodejs/node-gyp/addon.gypi /usr/lib/node_modules/npm/node_modules/node-gyp/addon.gypi; do
+  if [ -f "$gypi" ] && grep -q "'-lnode'" "$gypi"; then
+    sed -i "/'-lnode'/d" "$gypi"
+  fi
+done
+
 # A Python this npm's node-gyp accepts.
 if [ "$major" -le 10 ]; then
   echo "python=$(command -v python2.7)" >>"$npmrc"

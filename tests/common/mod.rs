@@ -13,9 +13,15 @@ use std::process::{Command, Output, Stdio};
 pub const NEEDS_DOCKER: &str = "needs a Docker engine and base images: run `make test`";
 
 /// The fclayer binary under test.
+/// Each test process gets a build cache of its own, so a layer cached by an earlier run (or by
+/// the user) never stands in for the build a test means to exercise.
 pub fn fclayer() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fclayer"));
     c.env_remove("FCLAYER_BASE_IMAGE");
+    c.env(
+        "FCLAYER_CACHE_DIR",
+        std::env::temp_dir().join(format!("fclayer-test-cache-{}", std::process::id())),
+    );
     c
 }
 
@@ -86,12 +92,19 @@ pub fn fclayer_containers() -> Vec<String> {
         .collect()
 }
 
-/// The newest image of a repository (e.g. fclayer/build-python3.9).
+/// The newest linux/amd64 image of a repository (e.g. fclayer/build-python3.9); the same
+/// repository also holds images built for linux/arm64 by the cross-architecture tests.
 pub fn newest_image(repo: &str) -> String {
+    newest_image_for(repo, "amd64")
+}
+
+pub fn newest_image_for(repo: &str, arch: &str) -> String {
     let out = docker(&["images", "--format", "{{.Repository}}:{{.Tag}}", repo]);
     out.lines()
-        .next()
-        .unwrap_or_else(|| panic!("no image of {repo}"))
+        .find(|image| {
+            docker(&["image", "inspect", "--format", "{{.Architecture}}", image]).trim() == arch
+        })
+        .unwrap_or_else(|| panic!("no {arch} image of {repo}"))
         .to_string()
 }
 
