@@ -6,7 +6,9 @@
 //! when it is complete, within budget and hashed. Dropping an `Output` removes both.
 
 pub mod digest;
+pub mod inspect;
 pub mod pack;
+pub mod stack;
 
 use std::fs::File;
 use std::io::{BufReader, Seek, SeekFrom};

@@ -204,6 +204,9 @@ fn compress(job: &Job, opts: &PackOptions) -> zip::result::ZipResult<PreparedZip
     if prepared.compressed_size() < prepared.uncompressed_size() {
         return Ok(prepared);
     }
+    // Free the rejected deflate output before making the stored copy: otherwise three copies of
+    // an incompressible file are alive at once on every worker.
+    drop(prepared);
     let stored = file_options(opts, job.exec, CompressionMethod::Stored);
     PreparedZipFile::from_data(&job.path, stored, &job.data)
 }
@@ -274,7 +277,11 @@ impl Packer {
         self.entries
             .iter()
             .filter(|e| matches!(e.kind, Kind::File { .. } | Kind::Hardlink { .. }))
-            .filter(|e| e.path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/')))
+            .filter(|e| {
+                e.path
+                    .strip_prefix(dir)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
             .count()
     }
 
@@ -401,10 +408,10 @@ impl Packer {
                     let target = layer_path(&target, strip)
                         .map_err(|e| e.context(format!("hardlink `{path}`")))?
                         .ok_or_else(|| {
-                        Error::build(format!(
-                            "unsafe entry `{path}` in the layer: hardlink to the root"
-                        ))
-                    })?;
+                            Error::build(format!(
+                                "unsafe entry `{path}` in the layer: hardlink to the root"
+                            ))
+                        })?;
                     self.record(path, Kind::Hardlink { target })?;
                 }
                 T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => {}
