@@ -16,6 +16,7 @@ command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 command -v unzip >/dev/null 2>&1 || need_pkgs+=(unzip)
 command -v zip >/dev/null 2>&1 || need_pkgs+=(zip)
 command -v openssl >/dev/null 2>&1 || need_pkgs+=(openssl)
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then

@@ -26,6 +26,7 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::cache::{self, BuildCache, KeyBuilder};
 use crate::console::Console;
+use crate::cross::Cross;
 use crate::docker::Engine;
 use crate::docker::image::BuildImage;
 use crate::docker::platform::Execution;
@@ -92,46 +93,110 @@ pub async fn build(
     };
     let mut cache_key = None;
 
-    let (container, image_tag) = match &plan.mode {
+    let (containers, image_tag) = match &plan.mode {
         Mode::Install { kinds, apt } => {
             let mut inputs = TarBuilder::new();
             manifest.inputs = input_archive(plan, &output, &mut inputs)?;
             let inputs = inputs.finish()?;
-            let image = engine
-                .ensure_build_image(
-                    &format!("fclayer/build-{}", plan.runtime.name),
-                    images::build_context(plan.runtime)?,
-                    &plan.base_image,
-                    plan.platform,
-                    console,
-                )
-                .await?;
-            manifest.build_image = ImageRef {
-                tag: image.tag.clone(),
-                id: image.id.clone(),
-                base: image.base.clone(),
-                base_id: image.base_id.clone(),
+            let native = engine.native_platform().await?;
+            let cross = native != plan.platform
+                && !plan.emulate
+                && kinds.iter().any(|k| matches!(k, Kind::Python | Kind::Node));
+            let context = images::build_context(plan.runtime)?;
+            // Cross builds start from the fetch image on the engine's own platform; the target's
+            // build image is built (under emulation) only if something needs it.
+            let (identity, fetch, target_image) = if cross {
+                let base = engine
+                    .ensure_base(&plan.base_image, plan.platform, console)
+                    .await?;
+                let fetch = engine
+                    .ensure_build_image(
+                        "fclayer/fetch",
+                        images::fetch_context()?,
+                        &plan.native_base,
+                        &native,
+                        console,
+                    )
+                    .await?;
+                manifest.build_image = ImageRef {
+                    tag: fetch.tag.clone(),
+                    id: fetch.id.clone(),
+                    base: plan.base_image.clone(),
+                    base_id: base.id.clone().unwrap_or_default(),
+                };
+                let identity = format!(
+                    "cross {} {} {}",
+                    fetch.id,
+                    base.id.unwrap_or_default(),
+                    context.hash
+                );
+                (identity, Some(fetch), None)
+            } else {
+                let image = engine
+                    .ensure_build_image(
+                        &format!("fclayer/build-{}", plan.runtime.name),
+                        context,
+                        &plan.base_image,
+                        plan.platform,
+                        console,
+                    )
+                    .await?;
+                manifest.build_image = ImageRef {
+                    tag: image.tag.clone(),
+                    id: image.id.clone(),
+                    base: image.base.clone(),
+                    base_id: image.base_id.clone(),
+                };
+                (image.id.clone(), None, Some(image))
             };
-            let key = build_key(plan, &image, kinds, apt, &inputs, &manifest, &pack_options);
+            let key = build_key(
+                plan,
+                &identity,
+                kinds,
+                apt,
+                &inputs,
+                &manifest,
+                &pack_options,
+            );
             if plan.use_cache
                 && let Some((zip, meta)) = BuildCache::open().lookup(&key)
             {
+                let tag = manifest.build_image.tag.clone();
+                let id = manifest.build_image.id.clone();
                 return cached(
-                    plan, output, &zip, &meta, manifest, &image, started, console,
+                    plan,
+                    output,
+                    &zip,
+                    &meta,
+                    manifest,
+                    (&tag, &id),
+                    started,
+                    console,
                 );
             }
             cache_key = Some(key);
-            let container = install(plan, kinds, apt, inputs, &image, engine, console).await?;
-            if kinds.contains(&Kind::Apt)
-                && let Some(report) = container.read_file("/fclayer/report/apt.txt").await?
-            {
-                let versions = manifest::parse_versions(&String::from_utf8_lossy(&report));
-                manifest.packages.insert("apt".into(), versions);
+            let containers = match (fetch, target_image) {
+                (Some(fetch), _) => {
+                    cross_install(plan, kinds, apt, &inputs, &fetch, &native, engine, console)
+                        .await?
+                }
+                (None, Some(image)) => {
+                    vec![install(plan, kinds, apt, inputs, &image, engine, console).await?]
+                }
+                (None, None) => unreachable!("one of the two images is always found"),
+            };
+            for container in &containers {
+                if let Some(report) = container.read_file("/fclayer/report/apt.txt").await? {
+                    let versions = manifest::parse_versions(&String::from_utf8_lossy(&report));
+                    manifest.packages.insert("apt".into(), versions);
+                }
             }
-            (container, image.tag)
+            let tag = manifest.build_image.tag.clone();
+            (containers, tag)
         }
         Mode::Dockerfile(spec) => {
             let (container, image) = from_dockerfile(plan, spec, engine, console).await?;
+            let container = vec![container];
             manifest.build_image = ImageRef {
                 tag: spec.dockerfile.display().to_string(),
                 id: image,
@@ -144,14 +209,20 @@ pub async fn build(
 
     let step = console.step("Packing", "/opt from the container into the layer");
     let mut packer = output.packer(pack_options)?;
-    let reader = SyncIoBridge::new(StreamReader::new(container.export("/opt")));
-    let packer = tokio::task::spawn_blocking(move || -> Result<_> {
-        packer.add_tar(reader, Some("opt"))?;
-        Ok(packer)
-    })
-    .await
-    .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
-    container.remove().await?;
+    // Every container's /opt goes into the one layer (a cross build has one per path taken).
+    // Removing a container takes the engine a second or two: that happens while the ZIP is
+    // written and checked, and the build waits for it before it reports.
+    let mut removals = Vec::new();
+    for container in containers {
+        let reader = SyncIoBridge::new(StreamReader::new(container.export("/opt")));
+        packer = tokio::task::spawn_blocking(move || -> Result<_> {
+            packer.add_tar(reader, Some("opt"))?;
+            Ok(packer)
+        })
+        .await
+        .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+        removals.push(tokio::spawn(container.remove()));
+    }
     check_produced(plan, &packer)?;
 
     let max_size = plan.max_size;
@@ -183,6 +254,11 @@ pub async fn build(
     })
     .await
     .map_err(|e| Error::build(format!("checking stopped: {e}")))??;
+    for removal in removals {
+        removal
+            .await
+            .map_err(|e| Error::build(format!("removing a container stopped: {e}")))??;
+    }
     write_manifest(&target_path, &manifest, console);
     if let Some(key) = cache_key {
         let meta = cache_meta(&key, plan, &info, &manifest);
@@ -235,7 +311,7 @@ fn announce(plan: &BuildPlan, console: &Console) {
 /// Everything that decides the layer's bytes, hashed (see `cache`).
 fn build_key(
     plan: &BuildPlan,
-    image: &BuildImage,
+    identity: &str,
     kinds: &[Kind],
     apt: &[String],
     inputs: &[u8],
@@ -245,7 +321,7 @@ fn build_key(
     let mut k = KeyBuilder::new();
     k.part("runtime", plan.runtime.name.as_bytes())
         .part("platform", plan.platform.as_bytes())
-        .part("image", image.id.as_bytes())
+        .part("image", identity.as_bytes())
         .part("inputs", &Sha256::digest(inputs))
         .part("apt", apt.join(" ").as_bytes())
         .part("mtime", format!("{:?}", pack.mtime).as_bytes())
@@ -267,7 +343,7 @@ fn cached(
     zip: &Path,
     meta: &cache::Meta,
     fresh: Manifest,
-    image: &BuildImage,
+    image: (&str, &str),
     started: Instant,
     console: &Console,
 ) -> Result<Outcome> {
@@ -287,8 +363,8 @@ fn cached(
     Ok(Outcome {
         layer: info,
         cache_hit: true,
-        image: image.tag.clone(),
-        image_id: image.id.clone(),
+        image: image.0.to_string(),
+        image_id: image.1.to_string(),
         seconds: started.elapsed().as_secs_f64(),
         manifest,
     })
@@ -350,20 +426,14 @@ fn write_manifest(output: &Path, manifest: &Manifest, console: &Console) {
     }
 }
 
-/// Installer mode: create the container, upload the inputs, run the installers.
-async fn install(
+/// The environment of an installer container: each installer's settings, the target machine,
+/// the host's proxies and index URLs, the CA bundle, and where the download caches are.
+fn installer_env(
     plan: &BuildPlan,
     kinds: &[Kind],
     apt_packages: &[String],
-    inputs: Vec<u8>,
-    image: &BuildImage,
-    engine: &Engine,
-    console: &Console,
-) -> Result<Container> {
+) -> Vec<(String, String)> {
     let rt = plan.runtime;
-    let execution = engine
-        .probe_platform(plan.platform, &image.tag, console)
-        .await?;
     let mut env: Vec<(String, String)> = Vec::new();
     for kind in kinds {
         env.extend(match kind {
@@ -393,7 +463,6 @@ async fn install(
         ));
     }
     // Download caches persist between builds in a volume per runtime and platform.
-    let cache_volume = engine.download_cache(rt.name, plan.platform).await?;
     for (name, dir) in [
         ("PIP_CACHE_DIR", "pip"),
         ("npm_config_cache", "npm"),
@@ -404,6 +473,108 @@ async fn install(
     }
     env.sort();
     env.dedup_by(|a, b| a.0 == b.0);
+    env
+}
+
+/// A cross-platform build: Python and Node.js from the fetch image on the engine's platform,
+/// whatever needs the target (source-only requirements, Node.js packages that build, apt, Java,
+/// PHP) in the runtime's build image under emulation. Returns the containers holding /opt.
+#[allow(clippy::too_many_arguments)]
+async fn cross_install(
+    plan: &BuildPlan,
+    kinds: &[Kind],
+    apt_packages: &[String],
+    inputs: &[u8],
+    fetch: &BuildImage,
+    native: &str,
+    engine: &Engine,
+    console: &Console,
+) -> Result<Vec<Container>> {
+    let target = tokio::sync::OnceCell::new();
+    let target_image = || async {
+        target
+            .get_or_try_init(|| async {
+                let image = engine
+                    .ensure_build_image(
+                        &format!("fclayer/build-{}", plan.runtime.name),
+                        images::build_context(plan.runtime)?,
+                        &plan.base_image,
+                        plan.platform,
+                        console,
+                    )
+                    .await?;
+                engine
+                    .probe_platform(plan.platform, &image.tag, console)
+                    .await?;
+                let volume = engine
+                    .download_cache(plan.runtime.name, plan.platform)
+                    .await?;
+                Ok::<_, Error>((image, volume))
+            })
+            .await
+            .cloned()
+    };
+    let env = installer_env(plan, kinds, apt_packages);
+    let cross = Cross {
+        plan,
+        engine,
+        console,
+        fetch,
+        native_platform: native,
+        inputs,
+        env: &env,
+        native_volume: engine.download_cache("fetch", native).await?,
+    };
+    let mut containers = Vec::new();
+    let mut emulated: Vec<Kind> = kinds
+        .iter()
+        .copied()
+        .filter(|k| !matches!(k, Kind::Python | Kind::Node))
+        .collect();
+    if kinds.contains(&Kind::Python) {
+        containers.push(cross.python(target_image).await?);
+    }
+    if kinds.contains(&Kind::Node) {
+        match cross.node().await? {
+            Some(c) => containers.push(c),
+            None => emulated.push(Kind::Node),
+        }
+    }
+    if !emulated.is_empty() {
+        emulated.sort();
+        let (image, _) = target_image().await?;
+        containers.push(
+            install(
+                plan,
+                &emulated,
+                apt_packages,
+                inputs.to_vec(),
+                &image,
+                engine,
+                console,
+            )
+            .await?,
+        );
+    }
+    Ok(containers)
+}
+
+/// Installer mode: create the container, upload the inputs, run the installers.
+async fn install(
+    plan: &BuildPlan,
+    kinds: &[Kind],
+    apt_packages: &[String],
+    inputs: Vec<u8>,
+    image: &BuildImage,
+    engine: &Engine,
+    console: &Console,
+) -> Result<Container> {
+    let rt = plan.runtime;
+    let execution = engine
+        .probe_platform(plan.platform, &image.tag, console)
+        .await?;
+    let env = installer_env(plan, kinds, apt_packages);
+    let cache_volume = engine.download_cache(rt.name, plan.platform).await?;
     let mut cmd = vec![
         "/bin/sh".to_string(),
         format!("/{INPUT_ROOT}/install/entry.sh"),

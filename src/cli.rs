@@ -132,6 +132,20 @@ pub struct BuildArgs {
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Option<String>,
 
+    /// When the engine's platform differs from the target's, install everything under emulation
+    /// instead of fetching wheels and npm packages for the target natively.
+    #[arg(long)]
+    pub emulate: bool,
+
+    /// Base of the image that fetches packages for another platform natively (any Debian).
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        default_value = "debian:12",
+        env = "FCLAYER_NATIVE_BASE"
+    )]
+    pub native_base: String,
+
     /// Write the layer even when the ELF check finds files that will not load on the runtime
     /// (wrong architecture, too new a glibc, missing libraries). The findings are still shown.
     #[arg(long)]

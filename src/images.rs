@@ -24,9 +24,19 @@ pub struct Context {
 
 /// The build context of `runtime`'s build image.
 pub fn build_context(runtime: &Runtime) -> Result<Context> {
+    context(&format!("{}/Dockerfile", runtime.dockerfile_dir()))
+}
+
+/// The build context of the fetch image (cross-platform builds, see `cross`).
+pub fn fetch_context() -> Result<Context> {
+    context("fetch/Dockerfile")
+}
+
+/// A context of the embedded Dockerfile at `path` plus the shared setup scripts.
+fn context(path: &str) -> Result<Context> {
     let dockerfile = IMAGES
-        .get_file(format!("{}/Dockerfile", runtime.dockerfile_dir()))
-        .expect("every runtime has a Dockerfile (checked by a test)");
+        .get_file(path)
+        .unwrap_or_else(|| panic!("images/{path} is embedded (checked by a test)"));
     let mut tar = TarBuilder::new();
     tar.file("Dockerfile", dockerfile.contents(), false)?;
     add_tree(&mut tar, "common", "common")?;
@@ -87,6 +97,17 @@ mod tests {
         let c = build_context(Runtime::find("python3.10").unwrap()).unwrap();
         assert_eq!(a.hash, b.hash);
         assert_ne!(a.hash, c.hash);
+    }
+
+    #[test]
+    fn fetch_context_builds() {
+        let ctx = fetch_context().unwrap();
+        assert_ne!(
+            ctx.hash,
+            build_context(Runtime::find("custom.debian12").unwrap())
+                .unwrap()
+                .hash
+        );
     }
 
     #[test]

@@ -39,6 +39,10 @@ pub struct BuildPlan {
     pub use_cache: bool,
     /// Refuse a build whose manifest differs from the one beside the output.
     pub frozen: bool,
+    /// Build everything on the target platform, under emulation when it is not the engine's.
+    pub emulate: bool,
+    /// Base of the fetch image that cross-platform builds run on the engine's own platform.
+    pub native_base: String,
 }
 
 /// How the layer's contents are made.
@@ -361,6 +365,8 @@ impl BuildPlan {
             allow_incompatible: args.allow_incompatible,
             use_cache: !(args.no_cache || args.check),
             frozen: args.frozen,
+            emulate: args.emulate,
+            native_base: args.native_base.clone(),
         })
     }
 }

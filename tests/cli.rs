@@ -187,3 +187,23 @@ fn help_documents_exit_codes() {
         assert!(text.contains(line), "--help lacks {line:?}");
     }
 }
+
+#[test]
+fn written_layers_get_ordinary_file_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempdir();
+    let tree = tmp.path().join("tree");
+    std::fs::create_dir_all(tree.join("python")).unwrap();
+    std::fs::write(tree.join("python/m.py"), "x = 1\n").unwrap();
+    let zip = tmp.path().join("layer.zip");
+    // Like any file the user creates: 0666 less the umask, not a temporary file's 0600.
+    let out = run(std::process::Command::new("sh").arg("-c").arg(format!(
+        "umask 022 && exec {} pack {} -o {}",
+        env!("CARGO_BIN_EXE_fclayer"),
+        tree.display(),
+        zip.display()
+    )));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mode = std::fs::metadata(&zip).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "layer.zip has mode {mode:o}");
+}

@@ -350,13 +350,26 @@ fn download_cache_volume_survives_builds_and_serves_pip() {
             .any(|v| v == "fclayer-cache-python3.9-amd64"),
         "{volumes}"
     );
-    // The second build finds the wheel in pip's cache instead of downloading it.
+    // The second build finds the wheel in the volume's wheelhouse instead of downloading it,
+    // and a changed requirement downloads just that one.
     let out = build(&project, &zip, &cache, &["--no-cache", "-v"]);
     assert!(out.status.success());
     let log = stderr(&out);
     assert!(
-        log.contains("Using cached idna-3.7"),
+        log.contains("File was already downloaded") && log.contains("idna-3.7"),
         "pip downloaded again:\n{log}"
+    );
+    std::fs::write(project.join("requirements.txt"), "idna==3.7\nsix==1.16.0\n").unwrap();
+    let out = build(&project, &zip, &cache, &["--no-cache", "-v"]);
+    assert!(out.status.success());
+    let log = stderr(&out);
+    assert!(
+        log.contains("File was already downloaded") && log.contains("idna-3.7"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Downloading six-1.16.0"),
+        "the new requirement was not downloaded:\n{log}"
     );
     assert!(fclayer_containers().is_empty());
 }

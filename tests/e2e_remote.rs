@@ -128,6 +128,15 @@ struct SecondEngine {
     root: PathBuf,
     host: String,
     certs: PathBuf,
+    bridge: String,
+}
+
+fn ip(args: &[&str]) {
+    let ok = Command::new("ip")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "ip {args:?} failed");
 }
 
 impl SecondEngine {
@@ -141,6 +150,17 @@ impl SecondEngine {
         let root = PathBuf::from(format!("/tmp/fcl2-{port}"));
         std::fs::create_dir_all(&root).unwrap();
         let host = format!("tcp://127.0.0.1:{port}");
+        // A bridge of its own: `--bridge=none` would make this dockerd delete the host's docker0,
+        // which the main engine's containers need.
+        let bridge = format!("fcl2br{}", port % 10_000);
+        let _ = Command::new("ip")
+            .args(["link", "del", &bridge])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["link", "add", &bridge, "type", "bridge"]);
+        let subnet = format!("10.217.{}.1/24", port % 250);
+        ip(&["addr", "add", &subnet, "dev", &bridge]);
+        ip(&["link", "set", &bridge, "up"]);
         let log = std::fs::File::create(root.join("dockerd.log")).unwrap();
         let child = Command::new("dockerd")
             .args(["--data-root", &root.join("data").to_string_lossy()])
@@ -153,7 +173,7 @@ impl SecondEngine {
                 &certs.join("server-cert.pem").to_string_lossy(),
             ])
             .args(["--tlskey", &certs.join("server-key.pem").to_string_lossy()])
-            .args(["--bridge=none", "--iptables=false", "--ip-masq=false"])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -163,6 +183,7 @@ impl SecondEngine {
             root,
             host,
             certs: certs.to_path_buf(),
+            bridge,
         };
         let start = Instant::now();
         while !engine.docker_ok(&["version"]) {
@@ -226,6 +247,9 @@ impl Drop for SecondEngine {
             ))
             .status();
         let _ = std::fs::remove_dir_all(&self.root);
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
     }
 }
 
@@ -348,6 +372,14 @@ fn builds_on_a_remote_tls_engine_and_leaves_nothing_on_either() {
         stderr(&out)
     );
 
+    // The main engine's bridge is untouched.
+    assert!(
+        Command::new("ip")
+            .args(["link", "show", "docker0"])
+            .status()
+            .unwrap()
+            .success()
+    );
     // Nothing left on either engine.
     assert!(
         remote

@@ -33,4 +33,14 @@ cd /fclayer/src
 #   compiles in memory on import either way.
 # --prefer-binary: take the newest version that has a wheel for the runtime rather than compiling
 #   a newer sdist; only requirements with no usable wheel at all are built from source.
+if [ -n "${PIP_CACHE_DIR:-}" ]; then
+  # The download cache: every file pip fetches is kept in a wheelhouse in fclayer's cache volume,
+  # and installs come from there, so a second build downloads only what changed. (pip's own HTTP
+  # cache depends on the index's cache headers, which proxies often strip.)
+  wheelhouse="$PIP_CACHE_DIR/wheelhouse-$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  mkdir -p "$wheelhouse"
+  "$py" -m pip download --prefer-binary --dest "$wheelhouse" -r "$FCLAYER_REQUIREMENTS"
+  exec "$py" -m pip install --no-compile --prefer-binary --no-index --find-links "$wheelhouse" \
+    --target "$out" -r "$FCLAYER_REQUIREMENTS"
+fi
 exec "$py" -m pip install --no-compile --prefer-binary --target "$out" -r "$FCLAYER_REQUIREMENTS"

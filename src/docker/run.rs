@@ -76,12 +76,16 @@ pub struct Container {
 
 impl Engine {
     pub async fn create_container(&self, spec: &RunSpec) -> Result<Container> {
+        let mut labels = self.labels();
+        // Which platform it runs: lets a test (or a user) see from the engine's events whether
+        // a build ran anything under emulation.
+        labels.insert("fclayer.platform".to_string(), spec.platform.clone());
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: Some(spec.cmd.clone()),
             env: Some(spec.env.clone()),
             working_dir: spec.workdir.clone(),
-            labels: Some(self.labels()),
+            labels: Some(labels),
             network_disabled: spec.network_disabled.then_some(true),
             attach_stdout: Some(true),
             attach_stderr: Some(true),
@@ -306,8 +310,18 @@ impl Container {
             })
     }
 
-    /// The contents of a small file in the container, or `None` if it does not exist.
-    pub async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+    /// A small tree of the container as a tar (whose root entry is the path's base name), or
+    /// `None` if the path does not exist.
+    pub async fn read_tree(&self, path: &str) -> Result<Vec<u8>> {
+        self.read_tar(path).await?.ok_or_else(|| {
+            Error::build(format!(
+                "{path} does not exist in container {}",
+                self.short_id()
+            ))
+        })
+    }
+
+    async fn read_tar(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let mut stream = std::pin::pin!(self.export(path));
         let mut tar = Vec::new();
         while let Some(chunk) = stream.next().await {
@@ -321,6 +335,14 @@ impl Container {
                 }
             }
         }
+        Ok(Some(tar))
+    }
+
+    /// The contents of a small file in the container, or `None` if it does not exist.
+    pub async fn read_file(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(tar) = self.read_tar(path).await? else {
+            return Ok(None);
+        };
         let mut archive = tar::Archive::new(&tar[..]);
         let entries = archive
             .entries()

@@ -115,9 +115,12 @@ impl Output {
         }
         let prefix = format!(".{}.", name.to_string_lossy());
         let temp = |suffix: &str| {
+            // 0666 less the umask, like any file the user creates: a temporary file's own 0600
+            // would otherwise survive the rename into the layer's place.
             tempfile::Builder::new()
                 .prefix(&prefix)
                 .suffix(suffix)
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
                 .tempfile_in(&dir)
                 .map_err(|e| Error::io("write to", &dir, e).context("output path is not writable"))
         };
