@@ -426,6 +426,12 @@ fn write_manifest(output: &Path, manifest: &Manifest, console: &Console) {
     }
 }
 
+/// QEMU sometimes crashes an emulated process with SIGSEGV or SIGILL where the same program runs
+/// fine natively (buildx #1170, esbuild #3153): such a crash gets one more try, said aloud.
+fn retry_under_emulation(code: i64, execution: Execution, attempt: u32) -> bool {
+    matches!(code, 132 | 139) && execution == Execution::Emulated && attempt == 1
+}
+
 /// The environment of an installer container: each installer's settings, the target machine,
 /// the host's proxies and index URLs, the CA bundle, and where the download caches are.
 fn installer_env(
@@ -610,10 +616,7 @@ async fn install(
             break (container, exit);
         }
         drop(step);
-        // QEMU sometimes crashes an emulated process with SIGSEGV or SIGILL where the same
-        // program runs fine natively (buildx #1170, esbuild #3153): one more try, said aloud.
-        let crashed = matches!(exit.code, 132 | 139);
-        if crashed && execution == Execution::Emulated && attempt == 1 {
+        if retry_under_emulation(exit.code, execution, attempt) {
             console.warn(format!(
                 "the installer was {} under emulation, a known QEMU fault; running it once more",
                 exit.describe()
@@ -827,4 +830,22 @@ fn input_archive(
         &format!("{INPUT_ROOT}/src"),
         &[output.target().to_path_buf()],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_emulated_sigsegv_or_sigill_is_retried_and_only_once() {
+        assert!(retry_under_emulation(139, Execution::Emulated, 1));
+        assert!(retry_under_emulation(132, Execution::Emulated, 1));
+        assert!(!retry_under_emulation(139, Execution::Emulated, 2));
+        assert!(!retry_under_emulation(139, Execution::Native, 1));
+        assert!(!retry_under_emulation(1, Execution::Emulated, 1));
+        assert!(
+            !retry_under_emulation(137, Execution::Emulated, 1),
+            "SIGKILL is not QEMU's"
+        );
+    }
 }

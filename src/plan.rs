@@ -145,20 +145,27 @@ pub fn layer_specs(args: &BuildArgs) -> Result<Vec<LayerSpec>> {
             platform: args.platform.clone(),
         }
     };
+    // A layer of ./fclayer.toml by name comes first: a layer's folder is often named like it.
+    let here = Path::new(".");
+    let name = arg
+        .to_str()
+        .filter(|n| !n.contains('/') && *n != "." && *n != "..");
+    let local = match name {
+        Some(_) => ProjectFile::load(here)?,
+        None => None,
+    };
+    if let (Some(name), Some(file)) = (name, &local)
+        && file.layers.iter().any(|l| l.name.as_deref() == Some(name))
+    {
+        return file_specs(args, here, file, Some(name));
+    }
     if arg.is_dir() {
         return match ProjectFile::load(arg)? {
             Some(file) => file_specs(args, arg, &file, None),
             None => Ok(vec![from_cli(arg.clone())]),
         };
     }
-    // Not a folder: maybe the name of a layer in ./fclayer.toml.
-    let here = Path::new(".");
-    if let Some(name) = arg.to_str().filter(|n| !n.contains('/'))
-        && let Some(file) = ProjectFile::load(here)?
-    {
-        if file.layers.iter().any(|l| l.name.as_deref() == Some(name)) {
-            return file_specs(args, here, &file, Some(name));
-        }
+    if let (Some(name), Some(file)) = (name, &local) {
         let names: Vec<&str> = file
             .layers
             .iter()

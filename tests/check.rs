@@ -304,6 +304,21 @@ fn an_aarch64_library_fails_on_x86_64_and_passes_for_linux_arm64() {
 }
 
 #[test]
+fn an_x86_64_library_in_an_arm64_layer_fails_for_linux_arm64() {
+    // The mirror image of the case above, built by the host's own compiler: what an x86_64
+    // laptop would ship by mistake in a layer for an ARM runtime.
+    let layer = Layer::new();
+    layer.compile("gcc", "lib/libhost.so", OLD_GLIBC, &[]);
+    let zip = layer.pack("layer.zip");
+    let out = check(&zip, "custom.debian12", &["--platform", "linux/arm64"]);
+    assert_fails(
+        &out,
+        &["lib/libhost.so", "x86_64 ELF in an aarch64 runtime"],
+    );
+    assert_passes(&check(&zip, "custom.debian12", &[]));
+}
+
+#[test]
 fn a_wheel_tagged_for_a_newer_glibc_fails_on_debian_9_and_passes_on_debian_12() {
     let layer = Layer::new();
     layer.write(

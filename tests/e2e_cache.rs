@@ -360,6 +360,17 @@ fn download_cache_volume_survives_builds_and_serves_pip() {
         "pip downloaded again:\n{log}"
     );
     std::fs::write(project.join("requirements.txt"), "idna==3.7\nsix==1.16.0\n").unwrap();
+    // The volume is shared by every python3.9 build: make sure six is not in it yet.
+    docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "fclayer-cache-python3.9-amd64:/c",
+        BASE,
+        "sh",
+        "-c",
+        "rm -f /c/pip/wheelhouse-*/six-*",
+    ]);
     let out = build(&project, &zip, &cache, &["--no-cache", "-v"]);
     assert!(out.status.success());
     let log = stderr(&out);

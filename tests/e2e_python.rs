@@ -128,7 +128,14 @@ fn two_builds_in_fresh_containers_give_identical_bytes() {
     // A different time zone must not matter either.
     let out = run(fclayer()
         .env("TZ", "Asia/Shanghai")
-        .args(["build", "--no-cache", "--runtime", "python3.9", "--base-image", BASE])
+        .args([
+            "build",
+            "--no-cache",
+            "--runtime",
+            "python3.9",
+            "--base-image",
+            BASE,
+        ])
         .arg(&project)
         .arg("-o")
         .arg(&b));

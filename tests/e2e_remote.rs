@@ -264,7 +264,7 @@ fn builds_on_a_remote_tls_engine_and_leaves_nothing_on_either() {
     let remote = SecondEngine::start(&certs);
 
     // The remote engine gets its own base image, under a name only it has.
-    let save = Command::new("docker")
+    let mut save = Command::new("docker")
         .args(["save", "debian:12"])
         .stdout(Stdio::piped())
         .spawn()
@@ -272,9 +272,10 @@ fn builds_on_a_remote_tls_engine_and_leaves_nothing_on_either() {
     let load = remote
         .cli()
         .arg("load")
-        .stdin(save.stdout.unwrap())
+        .stdin(save.stdout.take().unwrap())
         .output()
         .unwrap();
+    assert!(save.wait().unwrap().success(), "docker save failed");
     assert!(
         load.status.success(),
         "{}",

@@ -60,7 +60,11 @@ pub async fn run(args: CacheArgs, console: &Console) -> Result<()> {
             max_size,
             volumes,
         } => {
-            let limit = if all { 0 } else { max_size.unwrap_or(crate::cache::DEFAULT_MAX_BYTES) };
+            let limit = if all {
+                0
+            } else {
+                max_size.unwrap_or(crate::cache::DEFAULT_MAX_BYTES)
+            };
             let (removed, freed) = cache.prune(limit)?;
             console.status(
                 "Pruned",

@@ -116,11 +116,18 @@ mod tests {
         let tls = dir.path().join("contexts/tls").join(&id).join("docker");
         std::fs::create_dir_all(&tls).unwrap();
         std::fs::write(tls.join("ca.pem"), "x").unwrap();
-        std::fs::write(dir.path().join("config.json"), r#"{"currentContext": "remote"}"#).unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"currentContext": "remote"}"#,
+        )
+        .unwrap();
         let c = current_in(dir.path(), None).unwrap().unwrap();
         assert_eq!(c.host, "tcp://10.0.0.5:2376");
         assert_eq!(c.tls.as_deref(), Some(tls.as_path()));
-        assert_eq!(current_in(dir.path(), Some("default".into())).unwrap(), None);
+        assert_eq!(
+            current_in(dir.path(), Some("default".into())).unwrap(),
+            None
+        );
         let e = current_in(dir.path(), Some("missing".into())).unwrap_err();
         assert!(e.message.contains("missing"), "{}", e.message);
         std::fs::write(dir.path().join("config.json"), "{}").unwrap();
