@@ -325,7 +325,8 @@ fn build_key(
         .part("inputs", &Sha256::digest(inputs))
         .part("apt", apt.join(" ").as_bytes())
         .part("mtime", format!("{:?}", pack.mtime).as_bytes())
-        .part("level", &pack.level.to_le_bytes());
+        .part("level", &pack.level.to_le_bytes())
+        .part("zip", crate::layer::pack::FORMAT.as_bytes());
     for kind in kinds {
         k.part("kind", kind.name().as_bytes());
     }

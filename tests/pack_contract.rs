@@ -1370,6 +1370,148 @@ fn our_zips_pass_unzip_and_python_and_keep_symlinks() {
     check_with_other_tools(&d, &[], &[]);
 }
 
+/// Big files are compressed as 1 MiB pieces in parallel and joined into one deflate stream, and
+/// incompressible data is stored without being deflated: every byte must still come back, at the
+/// size boundaries too, whatever the thread count and the input's form.
+#[test]
+fn every_byte_comes_back_from_big_mixed_and_incompressible_files() {
+    const MIB: usize = 1 << 20;
+    let mixed = |seed: u64, len: usize| -> Vec<u8> {
+        // Text, noise and zeros in stretches that straddle the pieces' boundaries.
+        let mut v = Vec::with_capacity(len);
+        let mut i = 0u64;
+        while v.len() < len {
+            let n = 300_000 + (i as usize * 77_777) % 900_000;
+            match i % 3 {
+                0 => v.extend(text_bytes(seed + i, n)),
+                1 => v.extend(random_bytes(seed + i, n)),
+                _ => v.resize(v.len() + n, 0),
+            }
+            i += 1;
+        }
+        v.truncate(len);
+        v
+    };
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("python/exactly_4mib.txt", text_bytes(21, 4 * MIB)),
+        ("python/4mib_and_1.txt", text_bytes(22, 4 * MIB + 1)),
+        ("python/exactly_6_pieces.bin", mixed(23, 6 * MIB)),
+        ("python/mixed.so", mixed(24, 9 * MIB + 4321)),
+        ("python/noise_then_text.bin", {
+            let mut v = random_bytes(25, 3 * MIB);
+            v.extend(text_bytes(26, 2 * MIB + 17));
+            v
+        }),
+        ("python/noise.whl", random_bytes(27, 5 * MIB + 3)),
+        ("python/small_noise.png", random_bytes(28, 200_000)),
+        ("python/tiny_noise", random_bytes(29, 1000)),
+        ("python/zeros.dat", vec![0u8; 5 * MIB]),
+    ];
+    let t = tmp();
+    let root = t.path().join("tree");
+    for (path, data) in &files {
+        let full = root.join(path);
+        fs::create_dir_all(full.parent().unwrap()).unwrap();
+        fs::write(&full, data).unwrap();
+    }
+    let one = pack_bin(&root, &t.path().join("j1.zip"), &[], None, &["-j", "1"]);
+    let three = pack_bin(&root, &t.path().join("j3.zip"), &[], None, &["-j", "3"]);
+    assert_same(&one, &three, "-j 1 vs -j 3");
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_dir_all("opt", &root).unwrap();
+    let out = t.path().join("tar.zip");
+    pack_tar(&b.into_inner().unwrap(), Some("opt"), &out).unwrap();
+    assert_same(&one, &fs::read(&out).unwrap(), "tar vs directory");
+
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&one)).unwrap();
+    for (path, data) in &files {
+        let mut entry = zip.by_name(path).unwrap();
+        let mut back = Vec::new();
+        entry.read_to_end(&mut back).unwrap();
+        assert!(back == *data, "{path}: content differs");
+        let stored = entry.compression() == zip::CompressionMethod::Stored;
+        // Noise read whole (up to 4 MiB) is stored, as Info-ZIP stores it; everything else is
+        // deflated (a big file's noise pieces as stored blocks inside its deflate stream).
+        let want_stored = path.ends_with("small_noise.png") || path.ends_with("tiny_noise");
+        assert_eq!(stored, want_stored, "{path}: stored {stored}");
+        let ratio = entry.compressed_size() as f64 / data.len() as f64;
+        if path.contains("noise") {
+            assert!(ratio < 1.001, "{path}: {ratio}");
+        } else {
+            assert!(ratio < 0.7, "{path}: compresses to {ratio}");
+        }
+    }
+    check_with_other_tools(&t.path().join("j1.zip"), &[], &[]);
+}
+
+#[test]
+fn reported_digests_are_those_of_the_written_zip() {
+    // The digests are computed while the ZIP is written, not by reading it back.
+    let t = tmp();
+    let root = t.path().join("tree");
+    make_tree(&root, &standard_tree(), PLAIN);
+    let out = t.path().join("l.zip");
+    let info = layer::pack_dir(&root, &out, opts(), DEFAULT_MAX_SIZE).unwrap();
+    let bytes = fs::read(&out).unwrap();
+    let want = fclayer::layer::digest::Digests::of_bytes(&bytes);
+    assert_eq!(info.sha256, want.sha256);
+    assert_eq!(info.crc64, want.crc64.to_string());
+    assert_eq!(info.size, bytes.len() as u64);
+}
+
+/// Node.js layers pass 65,535 files: the entry count then needs the ZIP64 end records.
+#[test]
+fn more_than_65535_entries_are_read_by_every_tool() {
+    const FILES: usize = 70_000;
+    let mut b = tar::Builder::new(Vec::new());
+    for i in 0..FILES {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        let data = format!("{i}\n");
+        h.set_size(data.len() as u64);
+        b.append_data(
+            &mut h,
+            format!("nodejs/node_modules/m{}/f{i}.js", i % 300),
+            data.as_bytes(),
+        )
+        .unwrap();
+    }
+    let t = tmp();
+    let out = t.path().join("many.zip");
+    let info = pack_tar(&b.into_inner().unwrap(), None, &out).unwrap();
+    assert_eq!(info.files, FILES as u64);
+    let entries = FILES + 300 + 2;
+    let zip = zip::ZipArchive::new(fs::File::open(&out).unwrap()).unwrap();
+    assert_eq!(zip.len(), entries);
+    let o = Command::new("/usr/bin/unzip")
+        .arg("-tq")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "unzip -t: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg("import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(len(z.infolist()))")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "python: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        entries.to_string()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Memory
 

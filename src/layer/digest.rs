@@ -9,20 +9,50 @@ use std::io::{self, Read};
 
 use sha2::{Digest, Sha256};
 
-static CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_XZ);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Digests {
     pub sha256: String,
     /// FC `codeChecksum`.
     pub crc64: u64,
 }
 
+/// Both digests of a byte stream fed in pieces, e.g. a ZIP while it is written.
+pub struct Hasher {
+    sha: Sha256,
+    crc: crc64fast::Digest,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher::new()
+    }
+}
+
+impl Hasher {
+    pub fn new() -> Hasher {
+        Hasher {
+            sha: Sha256::new(),
+            crc: crc64fast::Digest::new(),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        self.sha.update(data);
+        self.crc.write(data);
+    }
+
+    pub fn finish(self) -> Digests {
+        Digests {
+            sha256: hex::encode(self.sha.finalize()),
+            crc64: self.crc.sum64(),
+        }
+    }
+}
+
 impl Digests {
     /// Hash everything `reader` yields.
     pub fn of_reader(mut reader: impl Read) -> io::Result<Digests> {
-        let mut sha = Sha256::new();
-        let mut crc = CRC64.digest();
+        let mut hasher = Hasher::new();
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = match reader.read(&mut buf) {
@@ -31,13 +61,9 @@ impl Digests {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             };
-            sha.update(&buf[..n]);
-            crc.update(&buf[..n]);
+            hasher.update(&buf[..n]);
         }
-        Ok(Digests {
-            sha256: hex::encode(sha.finalize()),
-            crc64: crc.finalize(),
-        })
+        Ok(hasher.finish())
     }
 
     pub fn of_bytes(data: &[u8]) -> Digests {
@@ -82,5 +108,10 @@ mod tests {
         let one = Digests::of_bytes(&data);
         let chained = Digests::of_reader(io::Read::chain(&data[..1234], &data[1234..])).unwrap();
         assert_eq!(one, chained);
+        let mut pieces = Hasher::new();
+        for piece in data.chunks(4097) {
+            pieces.update(piece);
+        }
+        assert_eq!(one, pieces.finish());
     }
 }

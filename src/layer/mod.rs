@@ -5,13 +5,15 @@
 //! the target (the spool and the ZIP being written) and renames the finished ZIP into place only
 //! when it is complete, within budget and hashed. Dropping an `Output` removes both.
 
+mod deflate;
 pub mod digest;
 pub mod inspect;
 pub mod pack;
 pub mod stack;
+mod zipwrite;
 
 use std::fs::File;
-use std::io::{BufReader, Seek, SeekFrom};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -145,16 +147,14 @@ impl Output {
         Ok(Packer::new(spool, opts))
     }
 
-    /// Write the ordered ZIP, enforce the size budget and hash it. The ZIP is still a temporary
-    /// file: checks run on it, then `Finished::persist` moves it into place.
+    /// Write the ordered ZIP (hashed as it is written) and enforce the size budget. The ZIP is
+    /// still a temporary file: checks run on it, then `Finished::persist` moves it into place.
     pub fn finish(self, packer: Packer, max_size: u64) -> Result<Finished> {
         let mut file = self.zip.reopen().at("open", self.zip.path())?;
         let stats = packer.finish(&mut file)?;
         check_budget(&stats, max_size)?;
-        file.seek(SeekFrom::Start(0)).at("read", self.zip.path())?;
-        let digests = Digests::of_reader(BufReader::with_capacity(1 << 20, &file))
-            .at("read", self.zip.path())?;
         drop(file);
+        let digests = stats.digests;
         let info = LayerInfo {
             path: self.target.clone(),
             size: stats.zip_bytes,

@@ -3,44 +3,59 @@
 //! Input arrives in any order (a container's tar stream, or a directory walk); the ZIP must come
 //! out byte-identical for the same tree. So packing has two phases:
 //!
-//! 1. Stream: each regular file is compressed as it arrives, small ones on worker threads, large
-//!    ones on the reading thread, and appended to a *spool*: an unsorted ZIP in a temporary file
-//!    beside the target. Directories and symlinks only go into an in-memory index. Memory stays
-//!    bounded by a budget of bytes in flight, however big the layer.
+//! 1. Stream: each regular file is compressed as it arrives, on worker threads: a small one read
+//!    whole, a big one cut into 1 MiB pieces that are compressed independently (and so in
+//!    parallel) and concatenate into one deflate stream (see `deflate`). The workers append the
+//!    results to a *spool*, a temporary file beside the target, in whatever order they finish;
+//!    an index in memory records where each file's pieces are. Directories and symlinks only go
+//!    into the index. Memory stays bounded by a budget of bytes in flight, however big the layer.
 //! 2. Order: once the whole tree is known, links are checked through each other, missing parent
-//!    directories are added, and the final ZIP is written in path order by copying each entry's
-//!    compressed bytes from the spool (no recompression).
+//!    directories are added, and the final ZIP is written in path order by copying each file's
+//!    compressed bytes from the spool (no recompression), hashed as it is written.
 //!
 //! Every entry gets the same timestamp (SOURCE_DATE_EPOCH, or 1980-01-01 00:00:00), mode 0644 or
 //! 0755 (directories and executables), no owner and no extra fields; symlinks are stored as
 //! symlinks (Unix mode in the external attributes). The compressed bytes of a file depend only on
-//! its contents, so the output is the same whatever the number of threads.
+//! its contents (pieces are cut at fixed offsets), so the output is the same whatever the number
+//! of threads and whatever order the input comes in.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufWriter, Read};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
-use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
-use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
+use zip::DateTime;
 
+use super::deflate::{Deflater, PIECE};
+use super::digest::Digests;
+use super::zipwrite::{DEFLATED, Header, S_IFDIR, S_IFLNK, S_IFREG, STORED, ZipWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::extract::{self, layer_path};
 
-/// Files up to this size are read whole and compressed on a worker; bigger ones are streamed.
+/// What decides the bytes of a layer besides its tree and `PackOptions`: the ZIP layout, the
+/// compressor and its version, how big files are cut. Changed whenever the same tree would pack
+/// to different bytes, so that anything keyed on a layer's inputs (the build cache) can include it.
+pub const FORMAT: &str = "zip-v2 libdeflate-1.26 pieces-1MiB store-incompressible";
+
+/// Files up to this size are read whole and compressed in one piece (which compresses a little
+/// better); bigger ones are cut into pieces, so that no file needs more than a piece in memory
+/// and a big file keeps every worker busy.
 const SMALL_FILE: u64 = 4 << 20;
-/// Bytes of file data (read or compressed) allowed in flight between reader and workers.
+/// Bytes of file data allowed in flight between reader and workers.
 const IN_FLIGHT_BUDGET: usize = 24 << 20;
+/// Phase 2 copies from the spool to the ZIP through a buffer of this size.
+const COPY_BUFFER: usize = 1 << 20;
 
 #[derive(Clone, Debug)]
 pub struct PackOptions {
     /// Timestamp of every entry.
     pub mtime: DateTime,
-    /// Deflate level, 0-9.
+    /// Deflate level: 0 (store) to 9 as zlib's, and libdeflate's slower 10-12.
     pub level: i64,
     /// Compression threads.
     pub threads: usize,
@@ -112,6 +127,8 @@ enum Kind {
     File {
         size: u64,
         exec: bool,
+        /// Index of its data in `Packer::files`.
+        file: usize,
     },
     Symlink {
         target: String,
@@ -142,44 +159,104 @@ pub struct PackStats {
     pub largest: Vec<(String, u64, u64)>,
     /// Top-level folders of the layer (`python`, `lib`, ...).
     pub top_level: Vec<String>,
+    /// Digests of the ZIP, computed while it was written.
+    pub digests: Digests,
+}
+
+/// Where a file's compressed bytes are in the spool, and what the ZIP header needs to know.
+#[derive(Clone, Debug, Default)]
+struct Spooled {
+    method: u16,
+    /// The file's pieces in order (one for a small file); filled in as the workers finish them.
+    parts: Vec<Part>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Part {
+    /// Where the compressed (or stored) bytes are in the spool, and how many.
+    offset: u64,
+    len: u64,
+    /// CRC-32 and length of the uncompressed bytes.
+    crc: u32,
+    size: u64,
+}
+
+impl Spooled {
+    fn crc32(&self) -> u32 {
+        let mut parts = self.parts.iter();
+        let Some(first) = parts.next() else { return 0 };
+        let mut crc = crc32fast::Hasher::new_with_initial_len(first.crc, first.size);
+        for p in parts {
+            crc.combine(&crc32fast::Hasher::new_with_initial_len(p.crc, p.size));
+        }
+        crc.finalize()
+    }
+
+    fn compressed(&self) -> u64 {
+        self.parts.iter().map(|p| p.len).sum()
+    }
+}
+
+/// The spool: compressed bytes in whatever order the workers finish them. Each worker reserves
+/// a range and writes it with `pwrite`, so no data passes back through the reading thread.
+struct Spool {
+    file: File,
+    end: AtomicU64,
+}
+
+impl Spool {
+    fn append(&self, bytes: &[u8]) -> io::Result<u64> {
+        let offset = self.end.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.file.write_all_at(bytes, offset)?;
+        Ok(offset)
+    }
 }
 
 struct Job {
-    path: String,
+    file: usize,
+    piece: usize,
+    /// A small file read whole: deflated, or stored when deflate does not make it smaller.
+    /// Otherwise one piece of a big file, `last` or not.
+    whole: bool,
+    last: bool,
     data: Vec<u8>,
-    exec: bool,
 }
 
-type Done = std::result::Result<(PreparedZipFile, usize), String>;
+struct Done {
+    file: usize,
+    piece: usize,
+    method: u16,
+    part: Part,
+    /// The job's input buffer, back for reuse (and freed by the thread that allocated it).
+    buffer: Vec<u8>,
+}
 
 /// Compression workers fed through a bounded queue.
 struct Pool {
     jobs: Option<mpsc::SyncSender<Job>>,
-    done: mpsc::Receiver<Done>,
+    done: mpsc::Receiver<std::result::Result<Done, String>>,
     handles: Vec<thread::JoinHandle<()>>,
 }
 
 impl Pool {
-    fn new(threads: usize, opts: &PackOptions) -> Pool {
+    fn new(threads: usize, level: i64, spool: &Arc<Spool>) -> Pool {
         let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads * 2);
         let job_rx = Arc::new(std::sync::Mutex::new(job_rx));
-        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let (done_tx, done_rx) = mpsc::channel();
         let handles = (0..threads)
             .map(|_| {
                 let job_rx = Arc::clone(&job_rx);
                 let done_tx = done_tx.clone();
-                let opts = opts.clone();
+                let spool = Arc::clone(spool);
                 thread::spawn(move || {
+                    let mut deflater = Deflater::new(level);
                     loop {
                         let job = match job_rx.lock() {
                             Ok(rx) => rx.recv(),
                             Err(_) => return,
                         };
                         let Ok(job) = job else { return };
-                        let len = job.data.len();
-                        let res = compress(&job, &opts)
-                            .map(|p| (p, len))
-                            .map_err(|e| format!("cannot compress {}: {e}", job.path));
+                        let res = compress(&mut deflater, &spool, job);
                         if done_tx.send(res).is_err() {
                             return;
                         }
@@ -195,72 +272,71 @@ impl Pool {
     }
 }
 
-/// Deflate one file; store it instead when deflate does not make it smaller (as Info-ZIP does).
-fn compress(job: &Job, opts: &PackOptions) -> zip::result::ZipResult<PreparedZipFile> {
-    let deflated = file_options(opts, job.exec, CompressionMethod::Deflated);
-    let mut builder = ZipFileBuilder::new(&job.path, deflated)?;
-    builder.write_all(&job.data)?;
-    let prepared = builder.finish()?;
-    if prepared.compressed_size() < prepared.uncompressed_size() {
-        return Ok(prepared);
-    }
-    // Free the rejected deflate output before making the stored copy: otherwise three copies of
-    // an incompressible file are alive at once on every worker.
-    drop(prepared);
-    let stored = file_options(opts, job.exec, CompressionMethod::Stored);
-    PreparedZipFile::from_data(&job.path, stored, &job.data)
-}
-
-fn file_options(opts: &PackOptions, exec: bool, method: CompressionMethod) -> SimpleFileOptions {
-    let level = (method == CompressionMethod::Deflated).then_some(opts.level);
-    SimpleFileOptions::default()
-        .compression_method(method)
-        .compression_level(level)
-        .last_modified_time(opts.mtime)
-        .unix_permissions(if exec { 0o755 } else { 0o644 })
-        .system(zip::System::Unix)
-}
-
-fn dir_options(opts: &PackOptions) -> SimpleFileOptions {
-    SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Stored)
-        .last_modified_time(opts.mtime)
-        .unix_permissions(0o755)
-        .system(zip::System::Unix)
-}
-
-fn link_options(opts: &PackOptions) -> SimpleFileOptions {
-    SimpleFileOptions::default()
-        .last_modified_time(opts.mtime)
-        .unix_permissions(0o777)
-        .system(zip::System::Unix)
+/// Compress one job into the spool.
+fn compress(deflater: &mut Deflater, spool: &Spool, job: Job) -> std::result::Result<Done, String> {
+    let crc = crc32fast::hash(&job.data);
+    let (method, bytes) = if job.whole {
+        match deflater.whole(&job.data) {
+            Some(packed) => (DEFLATED, packed),
+            // Stored, as Info-ZIP does when deflate does not help.
+            None => (STORED, &job.data[..]),
+        }
+    } else {
+        (DEFLATED, deflater.piece(&job.data, job.last))
+    };
+    let offset = spool
+        .append(bytes)
+        .map_err(|e| format!("cannot write the spool file: {e}"))?;
+    Ok(Done {
+        file: job.file,
+        piece: job.piece,
+        method,
+        part: Part {
+            offset,
+            len: bytes.len() as u64,
+            crc,
+            size: job.data.len() as u64,
+        },
+        buffer: job.data,
+    })
 }
 
 pub struct Packer {
     opts: PackOptions,
-    spool: ZipWriter<BufWriter<File>>,
+    spool: Arc<Spool>,
     entries: Vec<Entry>,
     seen: HashMap<String, usize>,
+    /// Per regular file (`Kind::File::file`), where its bytes are in the spool.
+    files: Vec<Spooled>,
     pool: Pool,
+    /// Bytes of input handed to the workers and not yet compressed.
     in_flight: usize,
-    /// Jobs sent to the workers and not yet appended. Counted apart from `in_flight` because an
-    /// empty file weighs 0 bytes but must still be waited for.
+    /// Jobs sent to the workers and not yet back. (Empty files are never sent: they are stored
+    /// with nothing to compress, and a job of 0 bytes could not be told apart in `in_flight`.)
     pending: usize,
+    /// Piece buffers back from the workers, for the next pieces.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Packer {
     /// Start a pack that spools compressed data into `spool` (an empty temporary file).
     pub fn new(spool: File, opts: PackOptions) -> Packer {
         let threads = opts.threads.max(1);
-        let pool = Pool::new(threads, &opts);
+        let spool = Arc::new(Spool {
+            file: spool,
+            end: AtomicU64::new(0),
+        });
+        let pool = Pool::new(threads, opts.level, &spool);
         Packer {
             opts,
-            spool: ZipWriter::new(BufWriter::with_capacity(1 << 20, spool)),
+            spool,
             entries: Vec::new(),
             seen: HashMap::new(),
+            files: Vec::new(),
             pool,
             in_flight: 0,
             pending: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -304,40 +380,69 @@ impl Packer {
         Ok(())
     }
 
-    /// Add one regular file, reading exactly `size` bytes from `data`.
+    /// Add one regular file, reading exactly `size` bytes from `data`. A small file is read
+    /// whole and compressed on a worker; a big one is cut into pieces of a fixed size that the
+    /// workers compress in parallel, so memory stays bounded and every core works on it.
     fn add_file(&mut self, path: String, size: u64, exec: bool, data: &mut dyn Read) -> Result<()> {
-        self.record(path.clone(), Kind::File { size, exec })?;
-        if size > SMALL_FILE {
-            // Stream big files straight into the spool: memory stays flat.
-            let opts = file_options(&self.opts, exec, CompressionMethod::Deflated);
-            self.spool
-                .start_file(path.as_str(), opts)
-                .map_err(|e| zip_error(&path, e))?;
-            let copied = copy_fixed_chunks(&mut data.take(size), &mut self.spool).map_err(|e| {
-                Error::build(format!("cannot read {path} from the layer stream: {e}"))
-            })?;
-            if copied != size {
-                return Err(truncated(&path));
-            }
+        let file = self.files.len();
+        self.record(path.clone(), Kind::File { size, exec, file })?;
+        let pieces = if size > SMALL_FILE {
+            size.div_ceil(PIECE as u64) as usize
+        } else {
+            1
+        };
+        self.files.push(Spooled {
+            method: if size == 0 { STORED } else { DEFLATED },
+            parts: vec![Part::default(); pieces],
+        });
+        if size == 0 {
             return Ok(());
         }
-        let mut buf = Vec::with_capacity(size as usize);
-        data.take(size)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::build(format!("cannot read {path} from the layer stream: {e}")))?;
-        if buf.len() as u64 != size {
-            return Err(truncated(&path));
+        let read_error =
+            |e: io::Error| Error::build(format!("cannot read {path} from the layer stream: {e}"));
+        if pieces == 1 {
+            let mut buf = Vec::with_capacity(size as usize);
+            data.take(size).read_to_end(&mut buf).map_err(read_error)?;
+            if buf.len() as u64 != size {
+                return Err(truncated(&path));
+            }
+            return self.submit(Job {
+                file,
+                piece: 0,
+                whole: true,
+                last: true,
+                data: buf,
+            });
         }
+        let mut left = size;
+        for piece in 0..pieces {
+            let len = left.min(PIECE as u64) as usize;
+            let mut buf = self.spare.pop().unwrap_or_default();
+            buf.resize(len, 0);
+            match data.read_exact(&mut buf) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(truncated(&path)),
+                Err(e) => return Err(read_error(e)),
+            }
+            left -= len as u64;
+            self.submit(Job {
+                file,
+                piece,
+                whole: false,
+                last: left == 0,
+                data: buf,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Hand a job to the workers once the bytes in flight are within budget.
+    fn submit(&mut self, job: Job) -> Result<()> {
         while self.in_flight > IN_FLIGHT_BUDGET {
             self.collect_one()?;
         }
-        self.in_flight += buf.len();
+        self.in_flight += job.data.len();
         self.pending += 1;
-        let job = Job {
-            path,
-            data: buf,
-            exec,
-        };
         self.pool
             .jobs
             .as_ref()
@@ -347,32 +452,36 @@ impl Packer {
         self.collect_ready()
     }
 
-    /// Append every finished compression to the spool without waiting.
+    /// Record every finished compression without waiting.
     fn collect_ready(&mut self) -> Result<()> {
         while let Ok(done) = self.pool.done.try_recv() {
-            self.append(done)?;
+            self.finished(done)?;
         }
         Ok(())
     }
 
-    /// Wait for one finished compression and append it.
+    /// Wait for one finished compression and record it.
     fn collect_one(&mut self) -> Result<()> {
         let done = self
             .pool
             .done
             .recv()
             .map_err(|_| Error::build("compression workers stopped unexpectedly"))?;
-        self.append(done)
+        self.finished(done)
     }
 
-    fn append(&mut self, done: Done) -> Result<()> {
-        let (prepared, len) = done.map_err(Error::build)?;
-        self.in_flight -= len;
+    fn finished(&mut self, done: std::result::Result<Done, String>) -> Result<()> {
+        let done = done.map_err(Error::build)?;
+        self.in_flight -= done.buffer.len();
         self.pending -= 1;
-        let name = String::from_utf8_lossy(prepared.file_name_raw()).into_owned();
-        self.spool
-            .add_prepared_file(prepared)
-            .map_err(|e| zip_error(&name, e))
+        let spooled = &mut self.files[done.file];
+        spooled.method = done.method;
+        spooled.parts[done.piece] = done.part;
+        // Keep enough piece buffers for the pieces in flight; let the rest go.
+        if done.buffer.capacity() == PIECE && self.spare.len() < IN_FLIGHT_BUDGET / PIECE + 2 {
+            self.spare.push(done.buffer);
+        }
+        Ok(())
     }
 
     /// Add every entry of a tar stream (untrusted). `strip` is the exported root directory to
@@ -494,12 +603,6 @@ impl Packer {
             let _ = h.join();
         }
         self.check_cancel()?;
-        let spool = self
-            .spool
-            .finish()
-            .map_err(|e| zip_error("spool", e))?
-            .into_inner()
-            .map_err(|e| Error::build(format!("cannot write the spool file: {}", e.error())))?;
 
         let entries = complete_tree(self.entries, &self.seen)?;
         let links: HashMap<String, String> = entries
@@ -510,7 +613,13 @@ impl Packer {
             })
             .collect();
         extract::check_links(&links)?;
-        write_ordered(&self.opts, entries, spool, out)
+        let ordered = Ordered {
+            opts: &self.opts,
+            entries: &entries,
+            files: &self.files,
+            spool: &self.spool.file,
+        };
+        ordered.write(out)
     }
 }
 
@@ -560,92 +669,137 @@ fn complete_tree(mut entries: Vec<Entry>, seen: &HashMap<String, usize>) -> Resu
     Ok(entries)
 }
 
-fn write_ordered(
-    opts: &PackOptions,
-    entries: Vec<Entry>,
-    mut spool: File,
-    out: &mut File,
-) -> Result<PackStats> {
-    spool
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| Error::build(format!("cannot read the spool file: {e}")))?;
-    let mut spool = ZipArchive::new(BufReader::with_capacity(1 << 20, spool))
-        .map_err(|e| zip_error("spool", e))?;
-    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, &mut *out));
-    let mut stats = PackStats::default();
-    let mut sizes: Vec<(String, u64, u64)> = Vec::new();
-    for e in &entries {
-        let path = e.path.as_str();
-        match &e.kind {
-            Kind::Dir => {
-                stats.dirs += 1;
-                zip.add_directory(format!("{path}/"), dir_options(opts))
-                    .map_err(|err| zip_error(path, err))?;
-            }
-            Kind::Symlink { target } => {
-                stats.symlinks += 1;
-                zip.add_symlink(path, target, link_options(opts))
-                    .map_err(|err| zip_error(path, err))?;
-            }
-            Kind::File { .. } | Kind::Hardlink { .. } => {
-                let source = match &e.kind {
-                    Kind::Hardlink { target } => target.as_str(),
-                    _ => path,
-                };
-                let index = spool
-                    .index_for_name(source)
-                    .ok_or_else(|| Error::build(format!("{source} is missing from the spool")))?;
-                let file = spool
-                    .by_index_raw(index)
-                    .map_err(|err| zip_error(source, err))?;
-                stats.files += 1;
-                stats.bytes += file.size();
-                sizes.push((path.to_string(), file.size(), file.compressed_size()));
-                zip.raw_copy_file_rename(file, path)
-                    .map_err(|err| zip_error(path, err))?;
-            }
-        }
-        if !path.contains('/') {
-            stats.top_level.push(path.to_string());
-        }
-    }
-    let writer = zip.finish().map_err(|e| zip_error("layer", e))?;
-    writer
-        .into_inner()
-        .map_err(|e| Error::build(format!("cannot write the layer: {}", e.error())))?;
-    stats.zip_bytes = out
-        .seek(SeekFrom::End(0))
-        .map_err(|e| Error::build(format!("cannot write the layer: {e}")))?;
-    sizes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    sizes.truncate(10);
-    stats.largest = sizes;
-    Ok(stats)
+/// Everything phase 2 reads: the sorted tree and where each file's bytes are.
+struct Ordered<'a> {
+    opts: &'a PackOptions,
+    entries: &'a [Entry],
+    files: &'a [Spooled],
+    spool: &'a File,
 }
 
-/// Copy in chunks of one fixed size. Deflate's output depends on how its input is split into
-/// writes, and a stream's reads come in whatever sizes the network delivered: fixed chunks make
-/// the compressed bytes a function of the content alone.
-fn copy_fixed_chunks(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<u64> {
-    const CHUNK: usize = 1 << 20;
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let mut filled = 0;
-        while filled < CHUNK {
-            match reader.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+impl Ordered<'_> {
+    /// Write the ZIP in path order, copying each file's compressed bytes from the spool (no
+    /// recompression), hashing as it goes: nothing seeks back, so the digests need no second read.
+    fn write(&self, out: &mut File) -> Result<PackStats> {
+        let write_error = |e: io::Error| Error::build(format!("cannot write the layer: {e}"));
+        let mut zip = ZipWriter::new(
+            BufWriter::with_capacity(1 << 20, &mut *out),
+            self.opts.mtime,
+        );
+        let mut stats = PackStats::default();
+        let mut sizes: Vec<(String, u64, u64)> = Vec::new();
+        let mut buf = vec![0u8; COPY_BUFFER];
+        let mut name = String::new();
+        for e in self.entries {
+            self.check_cancel()?;
+            let path = e.path.as_str();
+            match &e.kind {
+                Kind::Dir => {
+                    stats.dirs += 1;
+                    name.clear();
+                    name.push_str(path);
+                    name.push('/');
+                    zip.start(&Header {
+                        name: &name,
+                        method: STORED,
+                        crc32: 0,
+                        compressed: 0,
+                        size: 0,
+                        mode: S_IFDIR | 0o755,
+                    })
+                    .map_err(write_error)?;
+                }
+                Kind::Symlink { target } => {
+                    stats.symlinks += 1;
+                    let len = target.len() as u64;
+                    zip.start(&Header {
+                        name: path,
+                        method: STORED,
+                        crc32: crc32fast::hash(target.as_bytes()),
+                        compressed: len,
+                        size: len,
+                        mode: S_IFLNK | 0o777,
+                    })
+                    .map_err(write_error)?;
+                    zip.data(target.as_bytes()).map_err(write_error)?;
+                }
+                Kind::File { .. } | Kind::Hardlink { .. } => {
+                    // A hardlink is a second copy of its target, mode included.
+                    let source = match &e.kind {
+                        Kind::Hardlink { target } => &self.entries_by_path(target)?.kind,
+                        kind => kind,
+                    };
+                    let &Kind::File { size, exec, file } = source else {
+                        unreachable!("complete_tree resolved every hardlink to a file");
+                    };
+                    let spooled = &self.files[file];
+                    let compressed = spooled.compressed();
+                    stats.files += 1;
+                    stats.bytes += size;
+                    sizes.push((path.to_string(), size, compressed));
+                    zip.start(&Header {
+                        name: path,
+                        method: spooled.method,
+                        crc32: spooled.crc32(),
+                        compressed,
+                        size,
+                        mode: S_IFREG | if exec { 0o755 } else { 0o644 },
+                    })
+                    .map_err(write_error)?;
+                    for part in &spooled.parts {
+                        self.copy(part, &mut buf, &mut zip)?;
+                    }
+                }
+            }
+            if !path.contains('/') {
+                stats.top_level.push(path.to_string());
             }
         }
-        if filled == 0 {
-            return Ok(total);
+        let (writer, size, digests) = zip.finish().map_err(write_error)?;
+        writer
+            .into_inner()
+            .map_err(|e| Error::build(format!("cannot write the layer: {}", e.error())))?;
+        stats.zip_bytes = size;
+        stats.digests = digests;
+        sizes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        sizes.truncate(10);
+        stats.largest = sizes;
+        Ok(stats)
+    }
+
+    /// The entry a hardlink points to (checked to exist by `complete_tree`).
+    fn entries_by_path(&self, path: &str) -> Result<&Entry> {
+        // The entries are sorted by this very order.
+        self.entries
+            .binary_search_by(|e| e.path.split('/').cmp(path.split('/')))
+            .map(|i| &self.entries[i])
+            .map_err(|_| Error::build(format!("{path} is missing from the layer")))
+    }
+
+    fn copy(
+        &self,
+        part: &Part,
+        buf: &mut [u8],
+        zip: &mut ZipWriter<BufWriter<&mut File>>,
+    ) -> Result<()> {
+        let mut offset = part.offset;
+        let end = part.offset + part.len;
+        while offset < end {
+            let n = (end - offset).min(buf.len() as u64) as usize;
+            self.spool
+                .read_exact_at(&mut buf[..n], offset)
+                .map_err(|e| Error::build(format!("cannot read the spool file: {e}")))?;
+            zip.data(&buf[..n])
+                .map_err(|e| Error::build(format!("cannot write the layer: {e}")))?;
+            offset += n as u64;
         }
-        writer.write_all(&buf[..filled])?;
-        total += filled as u64;
-        if filled < CHUNK {
-            return Ok(total);
+        Ok(())
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        match &self.opts.cancel {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::interrupted("a signal")),
+            _ => Ok(()),
         }
     }
 }
@@ -675,15 +829,6 @@ fn truncated(path: &str) -> Error {
 
 fn stream_error(e: io::Error) -> Error {
     Error::build(format!("cannot read the layer stream: {e}"))
-}
-
-fn zip_error(what: &str, e: zip::result::ZipError) -> Error {
-    match e {
-        zip::result::ZipError::Io(io) => {
-            Error::build(format!("cannot write {what} to the layer: {io}"))
-        }
-        other => Error::build(format!("cannot write {what} to the layer: {other}")),
-    }
 }
 
 #[cfg(test)]
