@@ -52,7 +52,10 @@ fn jar(path: &Path, class: &str, text: &str) {
 
 /// Put `group:artifact:version` into a file-based Maven repository.
 fn deploy(repo: &Path, group: &str, artifact: &str, version: &str, class: &str, text: &str) {
-    let dir = repo.join(group.replace('.', "/")).join(artifact).join(version);
+    let dir = repo
+        .join(group.replace('.', "/"))
+        .join(artifact)
+        .join(version);
     std::fs::create_dir_all(&dir).unwrap();
     jar(&dir.join(format!("{artifact}-{version}.jar")), class, text);
     std::fs::write(
@@ -69,8 +72,22 @@ fn java_layer_from_a_local_maven_repository_loads_its_class() {
     let tmp = tempdir();
     let project = tmp.path().join("svc");
     let repo = project.join("repo");
-    deploy(&repo, "com.example", "hello", "1.0", "com/example/Hello", "hello from java");
-    deploy(&repo, "com.example", "testkit", "2.0", "com/example/Testkit", "test only");
+    deploy(
+        &repo,
+        "com.example",
+        "hello",
+        "1.0",
+        "com/example/Hello",
+        "hello from java",
+    );
+    deploy(
+        &repo,
+        "com.example",
+        "testkit",
+        "2.0",
+        "com/example/Testkit",
+        "test only",
+    );
     std::fs::write(
         project.join("pom.xml"),
         r#"<project>
@@ -115,10 +132,19 @@ fn java_layer_from_a_local_maven_repository_loads_its_class() {
         &image,
         &out_zip,
         &[],
-        &["sh", "-c", &format!("cd /tmp && echo '{main}' > Main.java && java -cp '/opt/java/lib/*' Main.java")],
+        &[
+            "sh",
+            "-c",
+            &format!(
+                "cd /tmp && echo '{main}' > Main.java && java -cp '/opt/java/lib/*' Main.java"
+            ),
+        ],
     );
     assert!(ran.status.success());
-    assert_eq!(String::from_utf8_lossy(&ran.stdout).trim(), "hello from java");
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        "hello from java"
+    );
 }
 
 fn greeter(root: &Path, version: &str) {
@@ -146,7 +172,11 @@ fn php_layer_from_a_path_repository_honours_the_lockfile() {
     greeter(&project, "1.3.0");
     let devtool = project.join("packages/devtool");
     std::fs::create_dir_all(&devtool).unwrap();
-    std::fs::write(devtool.join("composer.json"), r#"{"name": "acme/devtool", "version": "1.0.0"}"#).unwrap();
+    std::fs::write(
+        devtool.join("composer.json"),
+        r#"{"name": "acme/devtool", "version": "1.0.0"}"#,
+    )
+    .unwrap();
     std::fs::write(
         project.join("composer.json"),
         r#"{"name": "acme/web", "repositories": [{"packagist.org": false}, {"type": "path", "url": "packages/*"}], "require": {"acme/greeter": "^1.2"}, "require-dev": {"acme/devtool": "*"}}"#,
@@ -163,28 +193,48 @@ fn php_layer_from_a_path_repository_honours_the_lockfile() {
     let out = build(&first);
     assert!(out.status.success(), "{}", stderr(&out));
     let names = zip_names(&first);
-    for want in ["php/composer.json", "php/composer.lock", "php/vendor/autoload.php", "php/vendor/acme/greeter/src/Hello.php"] {
-        assert!(names.contains(&want.to_string()), "{want} missing: {names:?}");
+    for want in [
+        "php/composer.json",
+        "php/composer.lock",
+        "php/vendor/autoload.php",
+        "php/vendor/acme/greeter/src/Hello.php",
+    ] {
+        assert!(
+            names.contains(&want.to_string()),
+            "{want} missing: {names:?}"
+        );
     }
-    assert!(!names.iter().any(|n| n.contains("devtool")), "a dev package was installed");
+    assert!(
+        !names.iter().any(|n| n.contains("devtool")),
+        "a dev package was installed"
+    );
     let image = newest_image("fclayer/build-php7.2");
     let say = |zip: &Path| {
         let ran = run_with_layer(
             &image,
             zip,
             &[],
-            &["php", "-r", "require '/opt/php/vendor/autoload.php'; echo Acme\\Greeter\\Hello::say();"],
+            &[
+                "php",
+                "-r",
+                "require '/opt/php/vendor/autoload.php'; echo Acme\\Greeter\\Hello::say();",
+            ],
         );
         assert!(ran.status.success());
         String::from_utf8_lossy(&ran.stdout).into_owned()
     };
-    assert_eq!(say(&first), "hello 1.3.0", "without a lock the newest version is taken");
+    assert_eq!(
+        say(&first),
+        "hello 1.3.0",
+        "without a lock the newest version is taken"
+    );
 
     // Pin 1.2.0 in a lockfile: the build must install exactly that.
     let lock = {
         let mut zip = zip::ZipArchive::new(std::fs::File::open(&first).unwrap()).unwrap();
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut zip.by_name("php/composer.lock").unwrap(), &mut text).unwrap();
+        std::io::Read::read_to_string(&mut zip.by_name("php/composer.lock").unwrap(), &mut text)
+            .unwrap();
         text
     };
     assert!(lock.contains("\"version\": \"1.3.0\""));
