@@ -4,6 +4,10 @@
 //! A ZIP is never written at its target path directly: `Output` holds two temporary files beside
 //! the target (the spool and the ZIP being written) and renames the finished ZIP into place only
 //! when it is complete, within budget and hashed. Dropping an `Output` removes both.
+//!
+//! A run killed outright (SIGKILL, power loss) cannot remove its temporaries, so each holds an
+//! advisory lock on them while it lives; the next run writing beside the same target removes the
+//! ones nobody holds.
 
 pub mod digest;
 pub mod pack;
@@ -95,12 +99,30 @@ impl Output {
         }
         let prefix = format!(".{}.", name.to_string_lossy());
         let temp = |suffix: &str| {
-            tempfile::Builder::new()
-                .prefix(&prefix)
-                .suffix(suffix)
-                .tempfile_in(&dir)
-                .map_err(|e| Error::io("write to", &dir, e).context("output path is not writable"))
+            // Each temporary is locked for as long as it lives (the lock dies with the process),
+            // which tells later runs it is not litter. Between creating and locking it, another
+            // run's `remove_stale` may take it for litter and delete it: then the path no longer
+            // names the locked file, and a new one is made. A file system without locks only
+            // loses that cleanup.
+            for _ in 0..5 {
+                let file = tempfile::Builder::new()
+                    .prefix(&prefix)
+                    .suffix(suffix)
+                    .tempfile_in(&dir)
+                    .map_err(|e| {
+                        Error::io("write to", &dir, e).context("output path is not writable")
+                    })?;
+                let _ = file.as_file().try_lock();
+                if same_file(file.path(), file.as_file()) {
+                    return Ok(file);
+                }
+            }
+            Err(Error::build(format!(
+                "temporary files in {} keep disappearing: is another program deleting them?",
+                dir.display()
+            )))
         };
+        remove_stale(&dir, &prefix);
         let spool = temp(".spool")?;
         let zip = temp(".partial")?;
         register(spool.path());
@@ -148,6 +170,36 @@ impl Output {
             crc64: digests.crc64.to_string(),
             top_level: stats.top_level,
         })
+    }
+}
+
+/// Whether `path` still names the open `file`.
+fn same_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Remove temporaries of earlier runs beside the target (`.NAME.XXXXXX.spool` and `.partial`)
+/// whose lock nobody holds: their run was killed.
+fn remove_stale(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(prefix) || !(name.ends_with(".spool") || name.ends_with(".partial")) {
+            continue;
+        }
+        let path = entry.path();
+        if let Ok(file) = File::open(&path)
+            && file.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 
@@ -214,6 +266,24 @@ pub fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<File>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("layer.zip");
+        let dead = dir.path().join(".layer.zip.abc123.partial");
+        std::fs::write(&dead, b"half").unwrap();
+        let live = Output::prepare(&target).unwrap();
+        let other = Output::prepare(&target).unwrap();
+        assert!(!dead.exists(), "a dead run's temporary stayed");
+        assert!(
+            live.zip.path().exists(),
+            "a live run's temporary was removed"
+        );
+        drop((live, other));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 
     #[test]
     fn human_bytes_reads_well() {
