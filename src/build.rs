@@ -22,7 +22,7 @@ use crate::docker::Engine;
 use crate::docker::run::{Container, RunSpec, tail_details};
 use crate::error::{Error, Result};
 use crate::images;
-use crate::layer::pack::{PackOptions, Packer};
+use crate::layer::pack::{Counted, PackOptions, Packer};
 use crate::layer::{LayerInfo, Output, human_bytes};
 use crate::plan::{BuildPlan, DockerfileSpec, Mode};
 use crate::project;
@@ -71,28 +71,63 @@ pub async fn build(
         Mode::Dockerfile(spec) => from_dockerfile(plan, spec, engine, console).await?,
     };
 
-    let step = console.step("Packing", "/opt from the container into the layer");
+    // Copying out and compressing run together: the tar stream of /opt goes straight into the
+    // packer's spool, so "copying out" ends when the last entry is compressed.
+    let step = console.step(
+        "Copying out",
+        format!("/opt from container {}", container.short_id()),
+    );
+    let copied = step.bytes(None);
     let mut packer = output.packer(PackOptions {
         cancel: Some(Arc::clone(&cancel)),
         ..PackOptions::default()
     })?;
-    let reader = SyncIoBridge::new(StreamReader::new(container.export("/opt")));
-    let packer = tokio::task::spawn_blocking(move || -> Result<_> {
-        packer.add_tar(reader, Some("opt"))?;
+    let stream = StreamReader::new(container.export("/opt"));
+    let reader = SyncIoBridge::new(stream);
+    let streamed = tokio::task::spawn_blocking(move || -> Result<_> {
+        packer.add_tar(Counted::new(reader, &copied), Some("opt"))?;
         Ok(packer)
     })
     .await
-    .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    .map_err(|e| Error::build(format!("packing stopped: {e}")))?;
+    let mut packer = match streamed {
+        Ok(p) => p,
+        Err(e) => return Err(engine.explain(e).await),
+    };
+    step.done(format!(
+        "{} files, {}",
+        packer.files_seen(),
+        human_bytes(packer.bytes_seen())
+    ));
     container.remove().await?;
     check_produced(plan, &packer)?;
+
+    let step = console.step(
+        "Packing",
+        format!("{} in path order", output.target().display()),
+    );
+    packer.set_progress(step.items(0, "entries"));
+    let packed = tokio::task::spawn_blocking(move || output.write(packer))
+        .await
+        .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    let stats = packed.stats();
+    step.done(format!(
+        "{} files, {} unpacked, {} zipped",
+        stats.files,
+        human_bytes(stats.bytes),
+        human_bytes(stats.zip_bytes)
+    ));
+
+    let step = console.step("Checking", "size budget and digests");
+    let hashed = step.bytes(Some(stats.zip_bytes));
     let max_size = plan.max_size;
-    let info = tokio::task::spawn_blocking(move || output.commit(packer, max_size))
+    let info = tokio::task::spawn_blocking(move || packed.check(max_size, &hashed))
         .await
         .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
     step.done(format!(
-        "{} files, {} unpacked",
-        info.files,
-        human_bytes(info.unpacked_size)
+        "{} of at most {}",
+        human_bytes(info.size),
+        human_bytes(max_size)
     ));
     summary(console, &info, started);
     Ok(info)
@@ -186,14 +221,31 @@ async fn install(
             .and_then(|name| Kind::parse(name.trim()))
             .or(kinds.last().copied())
             .unwrap_or(Kind::Apt);
+        let (what, hint) = if exit.oom {
+            (
+                format!("ran out of memory ({})", exit.describe()),
+                "the kernel's OOM killer stopped the build container: give the engine more memory (Docker Desktop: Settings, Resources), or split the layer".to_string(),
+            )
+        } else if exit.code > 128 {
+            // The container's first process died of a signal: nothing in the installer exits
+            // that way by itself.
+            (
+                format!("was stopped ({})", exit.describe()),
+                "something outside fclayer stopped the build container (`docker kill`, `docker stop`, a restart of the engine); run the build again".to_string(),
+            )
+        } else {
+            (
+                format!("failed ({})", exit.describe()),
+                installer_hint(failed, rt),
+            )
+        };
         return Err(Error::build(format!(
-            "{} failed ({}) installing {}",
+            "{} {what} installing {}",
             describe(failed, rt),
-            exit.describe(),
             source_of(failed)
         ))
         .with_details(tail_details(&exit.tail))
-        .with_hint(installer_hint(failed, rt)));
+        .with_hint(hint));
     }
     step.done("done");
     Ok(container)

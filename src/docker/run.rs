@@ -36,6 +36,8 @@ pub struct RunSpec {
 #[derive(Debug)]
 pub struct Exit {
     pub code: i64,
+    /// The kernel's OOM killer ended it (the engine records this).
+    pub oom: bool,
     /// The last lines of its output, secrets masked.
     pub tail: Vec<String>,
 }
@@ -178,6 +180,7 @@ impl Container {
                     Some(Err(bollard::errors::Error::DockerContainerWaitError {
                         code, ..
                     })) => code,
+                    Some(Err(e)) if is_not_found(&e) => return Err(removed_from_outside()),
                     Some(Err(e)) => return Err(self.engine.lost(&e)),
                     None => {
                         return Err(Error::engine(
@@ -191,7 +194,18 @@ impl Container {
         let result = tokio::time::timeout(timeout, work).await;
         let tail: Vec<String> = tail.lock().expect("tail lock").iter().cloned().collect();
         match result {
-            Ok(Ok(code)) => Ok(Exit { code, tail }),
+            Ok(Ok(code)) => {
+                // Killed by a signal: the engine knows whether the OOM killer sent it.
+                let oom = code > 128
+                    && docker
+                        .inspect_container(&self.id, None)
+                        .await
+                        .ok()
+                        .and_then(|c| c.state)
+                        .and_then(|s| s.oom_killed)
+                        .unwrap_or(false);
+                Ok(Exit { code, oom, tail })
+            }
             Ok(Err(e)) => Err(e.with_details(tail_details(&tail))),
             Err(_) => {
                 let _ = docker
@@ -261,6 +275,11 @@ impl Container {
         self.engine.cleanup().forget_container(&self.id);
         Ok(())
     }
+}
+
+fn removed_from_outside() -> Error {
+    Error::build("the build container was removed by something outside fclayer while it ran")
+        .with_hint("another program removed it (`docker rm -f`, `docker system prune`, a cleanup job); run the build again")
 }
 
 /// The log tail as error details.

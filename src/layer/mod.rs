@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
+use crate::console::Progress;
 use crate::error::{Error, IoContext, Result};
 use digest::Digests;
 use pack::{PackOptions, PackStats, Packer};
@@ -146,14 +147,59 @@ impl Output {
 
     /// Write the ordered ZIP, enforce the size budget, hash it and move it into place.
     pub fn commit(self, packer: Packer, max_size: u64) -> Result<LayerInfo> {
+        self.write(packer)?.check(max_size, &Progress::hidden())
+    }
+
+    /// Phase 2 of packing: write the ordered ZIP into the temporary file (not yet in place).
+    pub fn write(self, packer: Packer) -> Result<Packed> {
         let mut file = self.zip.reopen().at("open", self.zip.path())?;
+        let cancel = packer.cancel_flag();
         let stats = packer.finish(&mut file)?;
+        Ok(Packed {
+            output: self,
+            file,
+            stats,
+            cancel,
+        })
+    }
+}
+
+/// A layer written to its temporary file, to be checked and moved into place.
+pub struct Packed {
+    output: Output,
+    file: File,
+    stats: PackStats,
+    cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl Packed {
+    pub fn stats(&self) -> &PackStats {
+        &self.stats
+    }
+
+    /// Enforce the size budget, hash the ZIP and move it into place. `progress` counts the bytes
+    /// hashed.
+    pub fn check(self, max_size: u64, progress: &Progress) -> Result<LayerInfo> {
+        let Packed {
+            output,
+            mut file,
+            stats,
+            cancel,
+        } = self;
         check_budget(&stats, max_size)?;
-        file.seek(SeekFrom::Start(0)).at("read", self.zip.path())?;
-        let digests = Digests::of_reader(BufReader::with_capacity(1 << 20, &file))
-            .at("read", self.zip.path())?;
+        progress.set_length(stats.zip_bytes);
+        file.seek(SeekFrom::Start(0))
+            .at("read", output.zip.path())?;
+        let reader = pack::Counted::new(BufReader::with_capacity(1 << 20, &file), progress);
+        let digests = Digests::of_reader(reader).at("read", output.zip.path())?;
         drop(file);
-        let Output { target, spool, zip } = self;
+        // The last moment to honour an interrupt: after the rename the layer is complete and
+        // stays.
+        if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+            return Err(Error::interrupted("a signal"));
+        }
+        let Output { target, spool, zip } = output;
+        unregister(spool.path());
         drop(spool);
         let zip_path = zip.path().to_path_buf();
         zip.persist(&target)

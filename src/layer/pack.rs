@@ -28,6 +28,7 @@ use std::thread;
 use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
+use crate::console::Progress;
 use crate::error::{Error, IoContext, Result};
 use crate::extract::{self, layer_path};
 
@@ -46,6 +47,8 @@ pub struct PackOptions {
     pub threads: usize,
     /// Set by a signal handler: stop at the next entry.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Entries written in the ordered phase (the length is set to their number).
+    pub progress: Progress,
 }
 
 impl Default for PackOptions {
@@ -55,6 +58,7 @@ impl Default for PackOptions {
             level: 6,
             threads: thread::available_parallelism().map_or(2, |n| n.get()),
             cancel: None,
+            progress: Progress::hidden(),
         }
     }
 }
@@ -261,6 +265,22 @@ impl Packer {
         }
     }
 
+    /// Bytes of regular files added so far, before compression.
+    pub fn bytes_seen(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|e| match e.kind {
+                Kind::File { size, .. } => size,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Where the ordered phase reports the entries it writes.
+    pub fn set_progress(&mut self, progress: Progress) {
+        self.opts.progress = progress;
+    }
+
     /// Regular files added so far (hardlinks included).
     pub fn files_seen(&self) -> usize {
         self.entries
@@ -274,8 +294,17 @@ impl Packer {
         self.entries
             .iter()
             .filter(|e| matches!(e.kind, Kind::File { .. } | Kind::Hardlink { .. }))
-            .filter(|e| e.path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/')))
+            .filter(|e| {
+                e.path
+                    .strip_prefix(dir)
+                    .is_some_and(|rest| rest.starts_with('/'))
+            })
             .count()
+    }
+
+    /// The flag that interrupts this packer, if any.
+    pub fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+        self.opts.cancel.clone()
     }
 
     fn check_cancel(&self) -> Result<()> {
@@ -306,9 +335,19 @@ impl Packer {
             self.spool
                 .start_file(path.as_str(), opts)
                 .map_err(|e| zip_error(&path, e))?;
-            let copied = copy_fixed_chunks(&mut data.take(size), &mut self.spool).map_err(|e| {
-                Error::build(format!("cannot read {path} from the layer stream: {e}"))
-            })?;
+            let cancel = self.opts.cancel.clone();
+            let between = || match &cancel {
+                Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::interrupted("a signal")),
+                _ => Ok(()),
+            };
+            let copied = copy_fixed_chunks(&mut data.take(size), &mut self.spool, &between)
+                .map_err(|e| match e {
+                    CopyError::Read(e) => {
+                        Error::build(format!("cannot read {path} from the layer stream: {e}"))
+                    }
+                    CopyError::Write(e) => write_error(&path, &e),
+                    CopyError::Stopped(e) => e,
+                })?;
             if copied != size {
                 return Err(truncated(&path));
             }
@@ -401,10 +440,10 @@ impl Packer {
                     let target = layer_path(&target, strip)
                         .map_err(|e| e.context(format!("hardlink `{path}`")))?
                         .ok_or_else(|| {
-                        Error::build(format!(
-                            "unsafe entry `{path}` in the layer: hardlink to the root"
-                        ))
-                    })?;
+                            Error::build(format!(
+                                "unsafe entry `{path}` in the layer: hardlink to the root"
+                            ))
+                        })?;
                     self.record(path, Kind::Hardlink { target })?;
                 }
                 T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => {}
@@ -492,7 +531,7 @@ impl Packer {
             .finish()
             .map_err(|e| zip_error("spool", e))?
             .into_inner()
-            .map_err(|e| Error::build(format!("cannot write the spool file: {}", e.error())))?;
+            .map_err(|e| write_error("the spool file", e.error()))?;
 
         let entries = complete_tree(self.entries, &self.seen)?;
         let links: HashMap<String, String> = entries
@@ -567,7 +606,16 @@ fn write_ordered(
     let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, &mut *out));
     let mut stats = PackStats::default();
     let mut sizes: Vec<(String, u64, u64)> = Vec::new();
+    opts.progress.set_length(entries.len() as u64);
     for e in &entries {
+        if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err(Error::interrupted("a signal"));
+        }
+        opts.progress.inc(1);
         let path = e.path.as_str();
         match &e.kind {
             Kind::Dir => {
@@ -605,7 +653,7 @@ fn write_ordered(
     let writer = zip.finish().map_err(|e| zip_error("layer", e))?;
     writer
         .into_inner()
-        .map_err(|e| Error::build(format!("cannot write the layer: {}", e.error())))?;
+        .map_err(|e| write_error("the ZIP", e.error()))?;
     stats.zip_bytes = out
         .seek(SeekFrom::End(0))
         .map_err(|e| Error::build(format!("cannot write the layer: {e}")))?;
@@ -617,30 +665,43 @@ fn write_ordered(
 
 /// Copy in chunks of one fixed size. Deflate's output depends on how its input is split into
 /// writes, and a stream's reads come in whatever sizes the network delivered: fixed chunks make
-/// the compressed bytes a function of the content alone.
-fn copy_fixed_chunks(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<u64> {
+/// the compressed bytes a function of the content alone. `between` runs before each chunk (the
+/// cancel check: a big file must not hold up an interrupt). Read and write failures stay apart:
+/// one is the stream's, the other the disk's.
+fn copy_fixed_chunks(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    between: &dyn Fn() -> Result<()>,
+) -> std::result::Result<u64, CopyError> {
     const CHUNK: usize = 1 << 20;
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
     loop {
+        between().map_err(CopyError::Stopped)?;
         let mut filled = 0;
         while filled < CHUNK {
             match reader.read(&mut buf[filled..]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(CopyError::Read(e)),
             }
         }
         if filled == 0 {
             return Ok(total);
         }
-        writer.write_all(&buf[..filled])?;
+        writer.write_all(&buf[..filled]).map_err(CopyError::Write)?;
         total += filled as u64;
         if filled < CHUNK {
             return Ok(total);
         }
     }
+}
+
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+    Stopped(Error),
 }
 
 fn link_name<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<String> {
@@ -672,10 +733,50 @@ fn stream_error(e: io::Error) -> Error {
 
 fn zip_error(what: &str, e: zip::result::ZipError) -> Error {
     match e {
-        zip::result::ZipError::Io(io) => {
-            Error::build(format!("cannot write {what} to the layer: {io}"))
-        }
+        zip::result::ZipError::Io(io) => write_error(what, &io),
         other => Error::build(format!("cannot write {what} to the layer: {other}")),
+    }
+}
+
+/// A failed write of the spool or the ZIP; both sit beside the target, so a full disk is the
+/// target's disk.
+fn write_error(what: &str, io: &io::Error) -> Error {
+    let e = Error::build(format!(
+        "cannot write {what} to the layer: {}",
+        plain_io(io)
+    ));
+    match io.raw_os_error() {
+        // ENOSPC, EDQUOT
+        Some(28) | Some(122) => e.with_hint(
+            "the disk holding the output path is full: free some space, or write the layer elsewhere with -o",
+        ),
+        _ => e,
+    }
+}
+
+fn plain_io(io: &io::Error) -> String {
+    let s = io.to_string();
+    s.find(" (os error")
+        .map_or(s.clone(), |i| s[..i].to_string())
+}
+
+/// A reader that counts the bytes read through it into a progress bar.
+pub struct Counted<'a, R> {
+    inner: R,
+    progress: &'a Progress,
+}
+
+impl<'a, R> Counted<'a, R> {
+    pub fn new(inner: R, progress: &'a Progress) -> Self {
+        Counted { inner, progress }
+    }
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
     }
 }
 
