@@ -1,7 +1,8 @@
 //! `fclayer build`: one straight path from a validated plan to a layer ZIP.
 //!
-//! 1. (Before this runs, the caller prepared the output: temporary files beside the target, so an
-//!    unwritable path fails before any engine is contacted.)
+//! 1. (Before this runs, the caller prepared the output, temporary files beside the target, and
+//!    the inputs: the tar of the project, whose symlinks must stay inside it. So an unwritable
+//!    path or a hostile project fails before any engine is contacted.)
 //! 2. Find or build the image: the runtime's build image on its base, or the user's Dockerfile.
 //! 3. Installer mode: create a labelled container for the runtime's platform, upload the inputs
 //!    (project files, installer scripts, CA bundle) through the archive API and run the installers
@@ -32,8 +33,35 @@ use crate::tarball::TarBuilder;
 /// Where inputs land in the build container.
 const INPUT_ROOT: &str = "fclayer";
 
+/// What is sent to the engine, read from the project before any engine is contacted.
+pub enum Inputs {
+    /// The tar uploaded at `/` of the build container (see `input_archive`).
+    Install(Vec<u8>),
+    /// The `docker build` context and the Dockerfile's name in it.
+    Dockerfile {
+        context: Vec<u8>,
+        dockerfile: String,
+    },
+}
+
+/// Read the project into what the engine will get, refusing what must not leave the host
+/// (symlinks pointing outside the project).
+pub fn inputs(plan: &BuildPlan, output: &Output) -> Result<Inputs> {
+    match &plan.mode {
+        Mode::Install { .. } => Ok(Inputs::Install(input_archive(plan, output)?)),
+        Mode::Dockerfile(spec) => {
+            let (context, dockerfile) = project::docker_context(&plan.project, &spec.dockerfile)?;
+            Ok(Inputs::Dockerfile {
+                context,
+                dockerfile,
+            })
+        }
+    }
+}
+
 pub async fn build(
     plan: &BuildPlan,
+    inputs: Inputs,
     output: Output,
     engine: &Engine,
     console: &Console,
@@ -66,9 +94,18 @@ pub async fn build(
         ),
     );
 
-    let container = match &plan.mode {
-        Mode::Install { kinds, apt } => install(plan, kinds, apt, &output, engine, console).await?,
-        Mode::Dockerfile(spec) => from_dockerfile(plan, spec, engine, console).await?,
+    let container = match (&plan.mode, inputs) {
+        (Mode::Install { kinds, apt }, Inputs::Install(tar)) => {
+            install(plan, kinds, apt, tar, engine, console).await?
+        }
+        (
+            Mode::Dockerfile(spec),
+            Inputs::Dockerfile {
+                context,
+                dockerfile,
+            },
+        ) => from_dockerfile(plan, spec, context, dockerfile, engine, console).await?,
+        _ => unreachable!("inputs are made from the same plan"),
     };
 
     // Copying out and compressing run together: the tar stream of /opt goes straight into the
@@ -138,12 +175,11 @@ async fn install(
     plan: &BuildPlan,
     kinds: &[Kind],
     apt_packages: &[String],
-    output: &Output,
+    inputs: Vec<u8>,
     engine: &Engine,
     console: &Console,
 ) -> Result<Container> {
     let rt = plan.runtime;
-    let inputs = input_archive(plan, output)?;
     let image = engine
         .ensure_build_image(
             &format!("fclayer/build-{}", rt.name),
@@ -256,11 +292,13 @@ async fn install(
 async fn from_dockerfile(
     plan: &BuildPlan,
     spec: &DockerfileSpec,
+    context: Vec<u8>,
+    dockerfile: String,
     engine: &Engine,
     console: &Console,
 ) -> Result<Container> {
     let image = engine
-        .build_user_image(&plan.project, spec, plan.platform, console)
+        .build_user_image(context, dockerfile, spec, plan.platform, console)
         .await?;
     let result = async {
         let container = engine

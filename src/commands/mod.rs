@@ -69,6 +69,7 @@ async fn build(args: crate::cli::BuildArgs, console: &Console) -> Result<()> {
     let plan = BuildPlan::new(&args)?;
     console.add_secrets(plan.secrets.iter().cloned());
     let output = layer::Output::prepare(&plan.output)?;
+    let inputs = crate::build::inputs(&plan, &output)?;
     let cleanup = Arc::new(Cleanup::new());
     let cancel = Arc::new(AtomicBool::new(false));
     let engine = tokio::select! {
@@ -81,7 +82,8 @@ async fn build(args: crate::cli::BuildArgs, console: &Console) -> Result<()> {
     let result = tokio::select! {
         r = async {
             collect_leftovers(&engine, console).await;
-            crate::build::build(&plan, output, &engine, console, Arc::clone(&cancel)).await
+            crate::build::build(&plan, inputs, output, &engine, console, Arc::clone(&cancel))
+                .await
         } => r,
         s = signals.recv() => {
             cancel.store(true, Ordering::Relaxed);

@@ -11,7 +11,6 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{Engine, LABEL, is_not_found, normalize_arch, short};
-use std::path::Path;
 
 use crate::console::{Console, Step};
 use crate::error::{Error, Result};
@@ -190,16 +189,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Build the user's Dockerfile with the project folder as its context (.dockerignore
-    /// honoured). Returns the image's temporary tag; the run's cleanup removes the image.
+    /// Build the user's Dockerfile from `context` (the project folder, .dockerignore honoured,
+    /// in which the Dockerfile is named `dockerfile`). Returns the image's temporary tag; the
+    /// run's cleanup removes the image.
     pub async fn build_user_image(
         &self,
-        context_dir: &Path,
+        context: Vec<u8>,
+        dockerfile: String,
         spec: &DockerfileSpec,
         platform: &str,
         console: &Console,
     ) -> Result<String> {
-        let (context, dockerfile) = crate::project::docker_context(context_dir, &spec.dockerfile)?;
         let tag = format!("fclayer-tmp/{}:latest", self.cleanup().run_id());
         let step = console.step(
             "Building",
