@@ -39,7 +39,7 @@ impl ProjectFile {
         if !path.is_file() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path).at("read", &path)?;
+        let text = read_text(&path)?;
         let parsed: ProjectFile = toml::from_str(&text).map_err(|e| {
             let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((0, 0));
             Error::input(format!("{}:{line}:{col}: {}", path.display(), e.message()))
@@ -47,6 +47,22 @@ impl ProjectFile {
         })?;
         Ok(Some(parsed))
     }
+}
+
+/// A project file as text. Bytes that are not UTF-8 are bad input, reported with their line.
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).at("read", path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..good].iter().filter(|b| **b == b'\n').count() + 1;
+        Error::input(format!(
+            "{}:{line}: not UTF-8 text (byte 0x{:02x})",
+            path.display(),
+            bytes[good]
+        ))
+        .with_hint("save the file as UTF-8")
+    })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -70,9 +86,7 @@ pub fn detect_kinds(dir: &Path) -> Vec<Kind> {
 /// Check requirements.txt line by line, so a typo is reported with its line before any container
 /// starts. Lenient: pip's own options, paths and URLs pass; only what cannot be a requirement fails.
 pub fn check_requirements(path: &Path) -> Result<()> {
-    let text = std::fs::read(path).at("read", path)?;
-    let text = String::from_utf8(text)
-        .map_err(|_| Error::input(format!("{} is not UTF-8 text", path.display())))?;
+    let text = read_text(path)?;
     let mut logical = String::new();
     let mut start_line = 0;
     for (i, raw) in text.lines().enumerate() {
@@ -110,7 +124,7 @@ pub fn check_requirements(path: &Path) -> Result<()> {
 /// Check a JSON manifest (package.json, composer.json and their lockfiles): it must parse, be an
 /// object, and keep dependency maps as objects. Errors carry the file, line and column.
 fn check_json_manifest(path: &Path, maps: &[&str]) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).at("read", path)?;
+    let text = read_text(path)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "{}:{}:{}: not valid JSON: {}",
@@ -168,7 +182,7 @@ pub fn check_composer_json(path: &Path) -> Result<()> {
 
 /// pom.xml must be well-formed XML with a `<project>` root.
 pub fn check_pom(path: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(path).at("read", path)?;
+    let text = read_text(path)?;
     let doc = roxmltree::Document::parse(&text).map_err(|e| {
         let pos = e.pos();
         Error::input(format!(
@@ -191,7 +205,7 @@ pub fn check_pom(path: &Path) -> Result<()> {
 
 /// Package names from apt.txt: whitespace-separated, `#` starts a comment.
 pub fn read_apt_list(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).at("read", path)?;
+    let text = read_text(path)?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
@@ -435,7 +449,7 @@ impl DockerIgnore {
         if !path.is_file() {
             return Ok(DockerIgnore { rules });
         }
-        let text = std::fs::read_to_string(&path).at("read", &path)?;
+        let text = read_text(&path)?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
