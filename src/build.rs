@@ -143,7 +143,7 @@ pub async fn build(
         "Packing",
         format!("{} in path order", output.target().display()),
     );
-    packer.set_progress(step.items(0, "entries"));
+    packer.set_progress(step.items(packer.entries_seen() as u64, "entries"));
     let packed = tokio::task::spawn_blocking(move || output.write(packer))
         .await
         .map_err(|e| Error::build(format!("packing stopped: {e}")))??;

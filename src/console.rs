@@ -162,10 +162,12 @@ impl Console {
             .steps
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let bar = if self.inner.tty && !self.inner.quiet {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            // Configured while hidden, so its first frame already shows the message.
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
             bar.set_style(spinner_style());
             bar.set_prefix(self.paint(GREEN, &format!("{verb:>12}")));
             bar.set_message(msg.clone());
+            bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.enable_steady_tick(Duration::from_millis(120));
             // A step that never finished (dropped on an error) must not keep its bar current.
             let old = self
@@ -263,8 +265,9 @@ impl Step {
     pub fn bytes(&self, total: Option<u64>) -> Progress {
         self.progress(
             total,
-            "{prefix} {msg} [{bar:24}] {bytes}/{total_bytes} {elapsed}",
-            "{prefix} {msg} {spinner} {bytes} ({bytes_per_sec}) {elapsed}",
+            // Decimal units, as every size fclayer prints.
+            "{prefix} {msg} [{bar:24}] {decimal_bytes}/{decimal_total_bytes} {elapsed}",
+            "{prefix} {msg} {spinner} {decimal_bytes} ({decimal_bytes_per_sec}) {elapsed}",
         )
     }
 

@@ -265,6 +265,11 @@ impl Packer {
         }
     }
 
+    /// Entries (files, directories, links) added so far.
+    pub fn entries_seen(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Bytes of regular files added so far, before compression.
     pub fn bytes_seen(&self) -> u64 {
         self.entries
