@@ -414,8 +414,38 @@ impl Packer {
 
     /// Add every entry of a tar stream (untrusted). `strip` is the exported root directory to
     /// remove from names, e.g. `opt` for a container's `/opt`.
+    ///
+    /// The stream must end with the archive's end marker (zero blocks). Entries just stop when
+    /// a stream is cut between two of them (an engine that went away, a container removed
+    /// while copying out): without this check such a layer would be packed, short of files,
+    /// as if complete.
     pub fn add_tar<R: Read>(&mut self, reader: R, strip: Option<&str>) -> Result<()> {
         let mut archive = tar::Archive::new(reader);
+        self.add_entries(&mut archive, strip)?;
+        // The tar reader stops at the first zero block (or at the end of the stream); a
+        // complete archive has a second one after it.
+        let mut rest = Vec::new();
+        archive
+            .into_inner()
+            .take(1 << 20)
+            .read_to_end(&mut rest)
+            .map_err(stream_error)?;
+        if rest.len() < 512 || rest.iter().any(|b| *b != 0) {
+            return Err(Error::build(
+                "the layer stream ended before the end of the archive: some of /opt is missing",
+            )
+            .with_hint(
+                "the container or the engine stopped while copying out; run the build again",
+            ));
+        }
+        Ok(())
+    }
+
+    fn add_entries<R: Read>(
+        &mut self,
+        archive: &mut tar::Archive<R>,
+        strip: Option<&str>,
+    ) -> Result<()> {
         let entries = archive.entries().map_err(stream_error)?;
         for entry in entries {
             self.check_cancel()?;
@@ -788,6 +818,47 @@ impl<R: Read> Read for Counted<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tar of two files; `complete` adds the end-of-archive blocks.
+    fn two_files(complete: bool) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("opt/python/a.py", b"a = 1\n"),
+            ("opt/python/b.py", b"b = 2\n"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, &data[..]).unwrap();
+        }
+        let mut tar = b.into_inner().unwrap();
+        if !complete {
+            // Cut right after the first entry (header and one padded data block).
+            tar.truncate(1024);
+        }
+        tar
+    }
+
+    #[test]
+    fn a_stream_cut_between_entries_is_an_error_not_a_short_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = File::create(dir.path().join("spool")).unwrap();
+        let mut packer = Packer::new(spool, PackOptions::default());
+        let e = packer
+            .add_tar(&two_files(false)[..], Some("opt"))
+            .unwrap_err();
+        assert!(
+            e.message.contains("ended before the end of the archive"),
+            "{}",
+            e.message
+        );
+
+        let spool = File::create(dir.path().join("spool2")).unwrap();
+        let mut packer = Packer::new(spool, PackOptions::default());
+        packer.add_tar(&two_files(true)[..], Some("opt")).unwrap();
+        assert_eq!(packer.files_seen(), 2);
+    }
 
     #[test]
     fn unix_to_dos_converts_in_utc() {
