@@ -135,6 +135,10 @@ async fn finish_run<T>(
     tokio::select! {
         done = tokio::time::timeout(std::time::Duration::from_secs(60), cleanup) => match done {
             Ok((_, errors)) if errors.is_empty() => {}
+            Ok((_, errors)) if !engine.answers().await => console.warn(format!(
+                "the engine does not answer, so {} of this run could not be removed; once it is back, `fclayer gc` (or the next build) removes what is left",
+                plural(errors.len(), "object", "objects"),
+            )),
             Ok((_, errors)) => {
                 for e in errors {
                     console.warn(format!("could not remove {e}; `fclayer gc` will"));

@@ -140,15 +140,24 @@ impl Engine {
         if matches!(e.kind, Kind::Engine | Kind::Interrupted) {
             return e;
         }
-        match tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await {
-            Ok(Ok(_)) => e,
-            _ => Error::engine(format!(
+        if self.answers().await {
+            e
+        } else {
+            Error::engine(format!(
                 "the Docker engine at {} stopped answering",
                 self.host
             ))
             .with_details([e.message])
-            .with_hint(LOST_HINT),
+            .with_hint(LOST_HINT)
         }
+    }
+
+    /// Whether the engine still answers (within 5 s).
+    pub async fn answers(&self) -> bool {
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await,
+            Ok(Ok(_))
+        )
     }
 }
 
@@ -183,13 +192,22 @@ pub(crate) fn short(e: &bollard::errors::Error) -> String {
         E::DockerStreamError { error } => error.trim().to_string(),
         other => {
             let mut s = other.to_string();
+            let mut innermost = s.clone();
             let mut src = std::error::Error::source(other);
             while let Some(inner) = src {
                 let t = inner.to_string();
                 if !s.contains(&t) {
                     s = format!("{s}: {t}");
                 }
+                innermost = t;
                 src = inner.source();
+            }
+            // The HTTP client's layers say nothing a user can act on; the socket's error does.
+            if s.contains("client error (Connect)") {
+                let why = innermost
+                    .find(" (os error")
+                    .map_or(innermost.as_str(), |i| &innermost[..i]);
+                return format!("cannot connect: {why}");
             }
             s
         }

@@ -267,11 +267,11 @@ impl Container {
 
     /// Remove the container now (it is also in the run's cleanup, which then has nothing to do).
     pub async fn remove(self) -> Result<()> {
-        cleanup::remove_container(&self.engine, &self.id)
-            .await
-            .map_err(|e| {
-                Error::engine(format!("cannot remove container {}: {e}", self.short_id()))
-            })?;
+        if let Err(e) = cleanup::remove_container(&self.engine, &self.id).await {
+            // Most often the engine went away: say that, not the socket error.
+            let e = Error::build(format!("cannot remove container {}: {e}", self.short_id()));
+            return Err(self.engine.explain(e).await);
+        }
         self.engine.cleanup().forget_container(&self.id);
         Ok(())
     }
