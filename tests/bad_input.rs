@@ -584,17 +584,26 @@ fn tree(dir: &Path) -> Vec<String> {
 fn bad_input_table() {
     let mut failures = Vec::new();
     let mut rows = Vec::new();
+    // Folders that must outlive the command they serve.
+    let mut keep = Vec::new();
     for case in CASES {
         let tmp = tempdir();
         let dir = tmp.path();
         let args = (case.setup)(dir);
         let before = tree(dir);
         let mut cmd = if case.unprivileged && running_as_root() {
-            // The binary and the test's folder must be reachable by that user.
+            // The binary and the test's folder must be reachable by that user: the checkout may
+            // sit below a folder only root can enter, so the binary runs from a copy.
             set_mode(dir, 0o755);
+            let bin = tempdir();
+            set_mode(bin.path(), 0o755);
+            let copy = bin.path().join("fclayer");
+            std::fs::copy(env!("CARGO_BIN_EXE_fclayer"), &copy).unwrap();
+            set_mode(&copy, 0o755);
             let mut c = std::process::Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(env!("CARGO_BIN_EXE_fclayer"));
+                .arg(&copy);
+            keep.push(bin);
             c
         } else {
             fclayer()
