@@ -239,7 +239,7 @@ fn link_options(opts: &PackOptions) -> SimpleFileOptions {
 
 pub struct Packer {
     opts: PackOptions,
-    spool: ZipWriter<BufWriter<File>>,
+    spool: ZipWriter<BufWriter<Quiet<File>>>,
     entries: Vec<Entry>,
     seen: HashMap<String, usize>,
     pool: Pool,
@@ -256,7 +256,7 @@ impl Packer {
         let pool = Pool::new(threads, &opts);
         Packer {
             opts,
-            spool: ZipWriter::new(BufWriter::with_capacity(1 << 20, spool)),
+            spool: ZipWriter::new(BufWriter::with_capacity(1 << 20, Quiet::new(spool))),
             entries: Vec::new(),
             seen: HashMap::new(),
             pool,
@@ -566,7 +566,8 @@ impl Packer {
             .finish()
             .map_err(|e| zip_error("spool", e))?
             .into_inner()
-            .map_err(|e| write_error("the spool file", e.error()))?;
+            .map_err(|e| write_error("the spool file", e.error()))?
+            .into_inner();
 
         let entries = complete_tree(self.entries, &self.seen)?;
         let links: HashMap<String, String> = entries
@@ -638,7 +639,7 @@ fn write_ordered(
         .map_err(|e| Error::build(format!("cannot read the spool file: {e}")))?;
     let mut spool = ZipArchive::new(BufReader::with_capacity(1 << 20, spool))
         .map_err(|e| zip_error("spool", e))?;
-    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, &mut *out));
+    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, Quiet::new(&mut *out)));
     let mut stats = PackStats::default();
     let mut sizes: Vec<(String, u64, u64)> = Vec::new();
     opts.progress.set_length(entries.len() as u64);
@@ -795,6 +796,89 @@ fn plain_io(io: &io::Error) -> String {
         .map_or(s.clone(), |i| s[..i].to_string())
 }
 
+/// A file that goes quiet after its first error. The ZIP writer finishes its archive when it is
+/// dropped unfinished (after an error or an interrupt) and prints to stderr when that fails,
+/// which on a full disk it does: the first error reaches fclayer, which reports it properly;
+/// what the writer does afterwards goes nowhere, with consistent positions (its arithmetic on
+/// them must not see a file that shrank).
+struct Quiet<W> {
+    inner: W,
+    broken: bool,
+    pos: u64,
+    len: u64,
+}
+
+impl<W> Quiet<W> {
+    /// `inner` must be an empty file at its start.
+    fn new(inner: W) -> Quiet<W> {
+        Quiet {
+            inner,
+            broken: false,
+            pos: 0,
+            len: 0,
+        }
+    }
+
+    fn into_inner(self) -> W {
+        self.inner
+    }
+
+    fn moved(&mut self, pos: u64) -> u64 {
+        self.pos = pos;
+        self.len = self.len.max(pos);
+        pos
+    }
+}
+
+impl<W: Write> Write for Quiet<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.broken {
+            self.moved(self.pos + buf.len() as u64);
+            return Ok(buf.len());
+        }
+        match self.inner.write(buf) {
+            Ok(n) => {
+                self.moved(self.pos + n as u64);
+                Ok(n)
+            }
+            Err(e) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.broken {
+            return Ok(());
+        }
+        self.inner.flush().inspect_err(|_| self.broken = true)
+    }
+}
+
+impl<W: Seek> Seek for Quiet<W> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        if self.broken {
+            let base = match to {
+                SeekFrom::Start(n) => return Ok(self.moved(n)),
+                SeekFrom::Current(d) => (self.pos, d),
+                SeekFrom::End(d) => (self.len, d),
+            };
+            let pos = base.0.checked_add_signed(base.1).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "seek before the start")
+            })?;
+            return Ok(self.moved(pos));
+        }
+        match self.inner.seek(to) {
+            Ok(p) => Ok(self.moved(p)),
+            Err(e) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
+    }
+}
+
 /// A reader that counts the bytes read through it into a progress bar.
 pub struct Counted<'a, R> {
     inner: R,
@@ -858,6 +942,69 @@ mod tests {
         let mut packer = Packer::new(spool, PackOptions::default());
         packer.add_tar(&two_files(true)[..], Some("opt")).unwrap();
         assert_eq!(packer.files_seen(), 2);
+    }
+
+    /// A writer whose disk fills after `room` bytes.
+    struct Full {
+        room: usize,
+        data: Vec<u8>,
+        pos: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.pos + buf.len() > self.room {
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            if self.data.len() < self.pos + buf.len() {
+                self.data.resize(self.pos + buf.len(), 0);
+            }
+            self.data[self.pos..self.pos + buf.len()].copy_from_slice(buf);
+            self.pos += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for Full {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.pos = match to {
+                SeekFrom::Start(n) => n as usize,
+                SeekFrom::Current(d) => (self.pos as i64 + d) as usize,
+                SeekFrom::End(d) => (self.data.len() as i64 + d) as usize,
+            };
+            Ok(self.pos as u64)
+        }
+    }
+
+    #[test]
+    fn a_full_disk_fails_once_and_the_abandoned_zip_writer_stays_quiet() {
+        let mut w = Quiet::new(Full {
+            room: 100,
+            data: Vec::new(),
+            pos: 0,
+        });
+        w.write_all(&[1; 60]).unwrap();
+        let e = w.write_all(&[2; 60]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(28));
+        // What the ZIP writer's drop does next succeeds, with positions that add up.
+        let end = w.seek(SeekFrom::End(0)).unwrap();
+        w.write_all(&[3; 10]).unwrap();
+        assert_eq!(w.stream_position().unwrap(), end + 10);
+        assert_eq!(w.seek(SeekFrom::Current(-5)).unwrap(), end + 5);
+        assert!(w.seek(SeekFrom::Current(-1000)).is_err());
+        // A ZIP writer dropped unfinished on a full disk: no panic (and nothing on stderr).
+        let mut zip = ZipWriter::new(Quiet::new(Full {
+            room: 64,
+            data: Vec::new(),
+            pos: 0,
+        }));
+        let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+        zip.start_file("a", stored).unwrap();
+        assert!(zip.write_all(&[7u8; 4096]).is_err());
+        drop(zip);
     }
 
     #[test]
