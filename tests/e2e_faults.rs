@@ -553,34 +553,50 @@ impl Drop for Mount {
 #[ignore = "needs a Docker engine and base images: run `make test`"]
 fn full_disk_at_the_output_is_reported_and_leaves_nothing() {
     require_engine_and(&["debian:12"]);
-    repeat("output disk full", REPS, |_| {
-        let tmp = tempdir();
-        let ctx = tmp.path().join("ctx");
-        std::fs::create_dir(&ctx).unwrap();
-        // 8 MB of random bytes: incompressible, four times the 2 MB disk.
-        std::fs::write(
-            ctx.join("Dockerfile"),
-            "FROM debian:12\nRUN mkdir -p /opt/data && head -c 8000000 /dev/urandom >/opt/data/blob\n",
-        )
-        .unwrap();
-        let dir = tmp.path().join("small");
-        std::fs::create_dir(&dir).unwrap();
-        let _mount = Mount::tmpfs(&dir, "size=2m");
-        let out = dir.join("layer.zip");
-        let volumes = dangling_volumes();
-        let run = Spawned::start(&mut dockerfile_build(&ctx, &out));
-        let pid = run.pid();
-        let (code, err) = run.finish(300);
-        assert_eq!(code, Some(1), "exit code");
-        assert!(err.contains("No space left on device"), "{err}");
-        assert!(
-            err.contains("hint: the disk holding the output path is full"),
-            "{err}"
-        );
-        assert_nothing_left(pid, &out, &volumes, None);
-        let used: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
-        assert!(used.is_empty(), "files left on the full disk: {used:?}");
-    });
+    // Random bytes do not compress, so the spool and the ZIP are each as big as the blob: 8 MB
+    // fills a 2 MB disk while copying out; 5 MB fits an 8 MB disk once, then fills it while
+    // the ZIP is written.
+    for (disk, blob, step) in [
+        ("2m", 8_000_000, "copying out"),
+        ("8m", 5_000_000, "packing"),
+    ] {
+        repeat(&format!("output disk full while {step}"), REPS, |_| {
+            let tmp = tempdir();
+            let ctx = tmp.path().join("ctx");
+            std::fs::create_dir(&ctx).unwrap();
+            std::fs::write(
+                ctx.join("Dockerfile"),
+                format!(
+                    "FROM debian:12\nRUN mkdir -p /opt/data && head -c {blob} /dev/urandom >/opt/data/blob\n"
+                ),
+            )
+            .unwrap();
+            let dir = tmp.path().join("small");
+            std::fs::create_dir(&dir).unwrap();
+            let _mount = Mount::tmpfs(&dir, &format!("size={disk}"));
+            let out = dir.join("layer.zip");
+            let volumes = dangling_volumes();
+            let run = Spawned::start(&mut dockerfile_build(&ctx, &out));
+            let pid = run.pid();
+            let (code, err) = run.finish(300);
+            assert_eq!(code, Some(1), "exit code");
+            assert!(
+                err.contains("to the layer: No space left on device"),
+                "{err}"
+            );
+            assert!(
+                err.contains("hint: the disk holding the output path is full"),
+                "{err}"
+            );
+            if step == "packing" {
+                assert!(err.contains("     Packing"), "filled too early: {err}");
+            }
+            assert!(!err.contains("ZipWriter"), "a library's own message: {err}");
+            assert_nothing_left(pid, &out, &volumes, None);
+            let used: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+            assert!(used.is_empty(), "files left on the full disk: {used:?}");
+        });
+    }
     later_build_works();
 }
 
