@@ -5,7 +5,13 @@
 //!
 //! The engine's own build containers (one per `RUN` step of an image build) carry no label of
 //! ours: the build registers each one as the engine announces it, so an interrupted build leaves
-//! none behind even when the engine is slow to cancel it.
+//! none behind even when the engine is slow to cancel it. Engine 20.10 does cancel a build whose
+//! client went away, killing and removing the step's container within a second; an engine that
+//! kept building would fail on the removed container, or finish and tag either a Dockerfile
+//! build's temporary image (which carries its dead run's owner, so gc removes it) or a build
+//! image (a valid cache). The steps completed before the interrupt stay as untagged images: the
+//! engine's build cache, as after an interrupted `docker build`, reused by the next build and
+//! cleared by `docker builder prune`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
