@@ -207,3 +207,42 @@ fn written_layers_get_ordinary_file_permissions() {
     let mode = std::fs::metadata(&zip).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644, "layer.zip has mode {mode:o}");
 }
+
+#[test]
+fn help_documents_the_interrupt_code_and_gc() {
+    let text = stdout(&run(fclayer().arg("--help")));
+    assert!(text.contains("130  interrupted"), "{text}");
+    assert!(text.contains("gc "), "gc not listed: {text}");
+    assert!(
+        text.contains("completions"),
+        "completions not listed: {text}"
+    );
+    for sub in ["build", "gc"] {
+        let text = stdout(&run(fclayer().args([sub, "--help"])));
+        assert!(
+            text.contains("3    no Docker engine"),
+            "{sub} --help: {text}"
+        );
+    }
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "_fclayer()"),
+        ("zsh", "#compdef fclayer"),
+        ("fish", "complete -c fclayer"),
+    ] {
+        let out = run(fclayer().args(["completions", shell]));
+        assert!(out.status.success(), "{shell}");
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: no {marker:?}");
+        for word in ["build", "gc", "base-image", "timeout"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+        assert!(stderr(&out).is_empty(), "{shell}: human output mixed in");
+    }
+    let out = run(fclayer().args(["completions", "tcsh"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("invalid value 'tcsh'"));
+}

@@ -28,6 +28,7 @@ use std::thread;
 use zip::write::{PreparedZipFile, SimpleFileOptions, ZipFileBuilder};
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
+use crate::console::Progress;
 use crate::error::{Error, IoContext, Result};
 use crate::extract::{self, layer_path};
 
@@ -46,6 +47,8 @@ pub struct PackOptions {
     pub threads: usize,
     /// Set by a signal handler: stop at the next entry.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Entries written in the ordered phase (the length is set to their number).
+    pub progress: Progress,
 }
 
 impl Default for PackOptions {
@@ -55,6 +58,7 @@ impl Default for PackOptions {
             level: 6,
             threads: thread::available_parallelism().map_or(2, |n| n.get()),
             cancel: None,
+            progress: Progress::hidden(),
         }
     }
 }
@@ -238,7 +242,7 @@ fn link_options(opts: &PackOptions) -> SimpleFileOptions {
 
 pub struct Packer {
     opts: PackOptions,
-    spool: ZipWriter<BufWriter<File>>,
+    spool: ZipWriter<BufWriter<Quiet<File>>>,
     entries: Vec<Entry>,
     seen: HashMap<String, usize>,
     pool: Pool,
@@ -255,13 +259,34 @@ impl Packer {
         let pool = Pool::new(threads, &opts);
         Packer {
             opts,
-            spool: ZipWriter::new(BufWriter::with_capacity(1 << 20, spool)),
+            spool: ZipWriter::new(BufWriter::with_capacity(1 << 20, Quiet::new(spool))),
             entries: Vec::new(),
             seen: HashMap::new(),
             pool,
             in_flight: 0,
             pending: 0,
         }
+    }
+
+    /// Entries (files, directories, links) added so far.
+    pub fn entries_seen(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes of regular files added so far, before compression.
+    pub fn bytes_seen(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|e| match e.kind {
+                Kind::File { size, .. } => size,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Where the ordered phase reports the entries it writes.
+    pub fn set_progress(&mut self, progress: Progress) {
+        self.opts.progress = progress;
     }
 
     /// Regular files added so far (hardlinks included).
@@ -283,6 +308,11 @@ impl Packer {
                     .is_some_and(|rest| rest.starts_with('/'))
             })
             .count()
+    }
+
+    /// The flag that interrupts this packer, if any.
+    pub fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+        self.opts.cancel.clone()
     }
 
     fn check_cancel(&self) -> Result<()> {
@@ -313,9 +343,19 @@ impl Packer {
             self.spool
                 .start_file(path.as_str(), opts)
                 .map_err(|e| zip_error(&path, e))?;
-            let copied = copy_fixed_chunks(&mut data.take(size), &mut self.spool).map_err(|e| {
-                Error::build(format!("cannot read {path} from the layer stream: {e}"))
-            })?;
+            let cancel = self.opts.cancel.clone();
+            let between = || match &cancel {
+                Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::interrupted("a signal")),
+                _ => Ok(()),
+            };
+            let copied = copy_fixed_chunks(&mut data.take(size), &mut self.spool, &between)
+                .map_err(|e| match e {
+                    CopyError::Read(e) => {
+                        Error::build(format!("cannot read {path} from the layer stream: {e}"))
+                    }
+                    CopyError::Write(e) => write_error(&path, &e),
+                    CopyError::Stopped(e) => e,
+                })?;
             if copied != size {
                 return Err(truncated(&path));
             }
@@ -377,8 +417,38 @@ impl Packer {
 
     /// Add every entry of a tar stream (untrusted). `strip` is the exported root directory to
     /// remove from names, e.g. `opt` for a container's `/opt`.
+    ///
+    /// The stream must end with the archive's end marker (zero blocks). Entries just stop when
+    /// a stream is cut between two of them (an engine that went away, a container removed
+    /// while copying out): without this check such a layer would be packed, short of files,
+    /// as if complete.
     pub fn add_tar<R: Read>(&mut self, reader: R, strip: Option<&str>) -> Result<()> {
         let mut archive = tar::Archive::new(reader);
+        self.add_entries(&mut archive, strip)?;
+        // The tar reader stops at the first zero block (or at the end of the stream); a
+        // complete archive has a second one after it.
+        let mut rest = Vec::new();
+        archive
+            .into_inner()
+            .take(1 << 20)
+            .read_to_end(&mut rest)
+            .map_err(stream_error)?;
+        if rest.len() < 512 || rest.iter().any(|b| *b != 0) {
+            return Err(Error::build(
+                "the layer stream ended before the end of the archive: some of /opt is missing",
+            )
+            .with_hint(
+                "the container or the engine stopped while copying out; run the build again",
+            ));
+        }
+        Ok(())
+    }
+
+    fn add_entries<R: Read>(
+        &mut self,
+        archive: &mut tar::Archive<R>,
+        strip: Option<&str>,
+    ) -> Result<()> {
         let entries = archive.entries().map_err(stream_error)?;
         for entry in entries {
             self.check_cancel()?;
@@ -499,7 +569,8 @@ impl Packer {
             .finish()
             .map_err(|e| zip_error("spool", e))?
             .into_inner()
-            .map_err(|e| Error::build(format!("cannot write the spool file: {}", e.error())))?;
+            .map_err(|e| write_error("the spool file", e.error()))?
+            .into_inner();
 
         let entries = complete_tree(self.entries, &self.seen)?;
         let links: HashMap<String, String> = entries
@@ -571,10 +642,19 @@ fn write_ordered(
         .map_err(|e| Error::build(format!("cannot read the spool file: {e}")))?;
     let mut spool = ZipArchive::new(BufReader::with_capacity(1 << 20, spool))
         .map_err(|e| zip_error("spool", e))?;
-    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, &mut *out));
+    let mut zip = ZipWriter::new(BufWriter::with_capacity(1 << 20, Quiet::new(&mut *out)));
     let mut stats = PackStats::default();
     let mut sizes: Vec<(String, u64, u64)> = Vec::new();
+    opts.progress.set_length(entries.len() as u64);
     for e in &entries {
+        if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            return Err(Error::interrupted("a signal"));
+        }
+        opts.progress.inc(1);
         let path = e.path.as_str();
         match &e.kind {
             Kind::Dir => {
@@ -612,7 +692,7 @@ fn write_ordered(
     let writer = zip.finish().map_err(|e| zip_error("layer", e))?;
     writer
         .into_inner()
-        .map_err(|e| Error::build(format!("cannot write the layer: {}", e.error())))?;
+        .map_err(|e| write_error("the ZIP", e.error()))?;
     stats.zip_bytes = out
         .seek(SeekFrom::End(0))
         .map_err(|e| Error::build(format!("cannot write the layer: {e}")))?;
@@ -624,30 +704,43 @@ fn write_ordered(
 
 /// Copy in chunks of one fixed size. Deflate's output depends on how its input is split into
 /// writes, and a stream's reads come in whatever sizes the network delivered: fixed chunks make
-/// the compressed bytes a function of the content alone.
-fn copy_fixed_chunks(reader: &mut dyn Read, writer: &mut dyn Write) -> io::Result<u64> {
+/// the compressed bytes a function of the content alone. `between` runs before each chunk (the
+/// cancel check: a big file must not hold up an interrupt). Read and write failures stay apart:
+/// one is the stream's, the other the disk's.
+fn copy_fixed_chunks(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    between: &dyn Fn() -> Result<()>,
+) -> std::result::Result<u64, CopyError> {
     const CHUNK: usize = 1 << 20;
     let mut buf = vec![0u8; CHUNK];
     let mut total = 0u64;
     loop {
+        between().map_err(CopyError::Stopped)?;
         let mut filled = 0;
         while filled < CHUNK {
             match reader.read(&mut buf[filled..]) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(CopyError::Read(e)),
             }
         }
         if filled == 0 {
             return Ok(total);
         }
-        writer.write_all(&buf[..filled])?;
+        writer.write_all(&buf[..filled]).map_err(CopyError::Write)?;
         total += filled as u64;
         if filled < CHUNK {
             return Ok(total);
         }
     }
+}
+
+enum CopyError {
+    Read(io::Error),
+    Write(io::Error),
+    Stopped(Error),
 }
 
 fn link_name<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<String> {
@@ -679,16 +772,243 @@ fn stream_error(e: io::Error) -> Error {
 
 fn zip_error(what: &str, e: zip::result::ZipError) -> Error {
     match e {
-        zip::result::ZipError::Io(io) => {
-            Error::build(format!("cannot write {what} to the layer: {io}"))
-        }
+        zip::result::ZipError::Io(io) => write_error(what, &io),
         other => Error::build(format!("cannot write {what} to the layer: {other}")),
+    }
+}
+
+/// A failed write of the spool or the ZIP; both sit beside the target, so a full disk is the
+/// target's disk.
+fn write_error(what: &str, io: &io::Error) -> Error {
+    let e = Error::build(format!(
+        "cannot write {what} to the layer: {}",
+        plain_io(io)
+    ));
+    match io.raw_os_error() {
+        // ENOSPC, EDQUOT
+        Some(28) | Some(122) => e.with_hint(
+            "the disk holding the output path is full: free some space, or write the layer elsewhere with -o",
+        ),
+        _ => e,
+    }
+}
+
+fn plain_io(io: &io::Error) -> String {
+    let s = io.to_string();
+    s.find(" (os error")
+        .map_or(s.clone(), |i| s[..i].to_string())
+}
+
+/// A file that goes quiet after its first error. The ZIP writer finishes its archive when it is
+/// dropped unfinished (after an error or an interrupt) and prints to stderr when that fails,
+/// which on a full disk it does: the first error reaches fclayer, which reports it properly;
+/// what the writer does afterwards goes nowhere, with consistent positions (its arithmetic on
+/// them must not see a file that shrank).
+struct Quiet<W> {
+    inner: W,
+    broken: bool,
+    pos: u64,
+    len: u64,
+}
+
+impl<W> Quiet<W> {
+    /// `inner` must be an empty file at its start.
+    fn new(inner: W) -> Quiet<W> {
+        Quiet {
+            inner,
+            broken: false,
+            pos: 0,
+            len: 0,
+        }
+    }
+
+    fn into_inner(self) -> W {
+        self.inner
+    }
+
+    fn moved(&mut self, pos: u64) -> u64 {
+        self.pos = pos;
+        self.len = self.len.max(pos);
+        pos
+    }
+}
+
+impl<W: Write> Write for Quiet<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.broken {
+            self.moved(self.pos + buf.len() as u64);
+            return Ok(buf.len());
+        }
+        match self.inner.write(buf) {
+            Ok(n) => {
+                self.moved(self.pos + n as u64);
+                Ok(n)
+            }
+            Err(e) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.broken {
+            return Ok(());
+        }
+        self.inner.flush().inspect_err(|_| self.broken = true)
+    }
+}
+
+impl<W: Seek> Seek for Quiet<W> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        if self.broken {
+            let base = match to {
+                SeekFrom::Start(n) => return Ok(self.moved(n)),
+                SeekFrom::Current(d) => (self.pos, d),
+                SeekFrom::End(d) => (self.len, d),
+            };
+            let pos = base.0.checked_add_signed(base.1).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidInput, "seek before the start")
+            })?;
+            return Ok(self.moved(pos));
+        }
+        match self.inner.seek(to) {
+            Ok(p) => Ok(self.moved(p)),
+            Err(e) => {
+                self.broken = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A reader that counts the bytes read through it into a progress bar.
+pub struct Counted<'a, R> {
+    inner: R,
+    progress: &'a Progress,
+}
+
+impl<'a, R> Counted<'a, R> {
+    pub fn new(inner: R, progress: &'a Progress) -> Self {
+        Counted { inner, progress }
+    }
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tar of two files; `complete` adds the end-of-archive blocks.
+    fn two_files(complete: bool) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("opt/python/a.py", b"a = 1\n"),
+            ("opt/python/b.py", b"b = 2\n"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, &data[..]).unwrap();
+        }
+        let mut tar = b.into_inner().unwrap();
+        if !complete {
+            // Cut right after the first entry (header and one padded data block).
+            tar.truncate(1024);
+        }
+        tar
+    }
+
+    #[test]
+    fn a_stream_cut_between_entries_is_an_error_not_a_short_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = File::create(dir.path().join("spool")).unwrap();
+        let mut packer = Packer::new(spool, PackOptions::default());
+        let e = packer
+            .add_tar(&two_files(false)[..], Some("opt"))
+            .unwrap_err();
+        assert!(
+            e.message.contains("ended before the end of the archive"),
+            "{}",
+            e.message
+        );
+
+        let spool = File::create(dir.path().join("spool2")).unwrap();
+        let mut packer = Packer::new(spool, PackOptions::default());
+        packer.add_tar(&two_files(true)[..], Some("opt")).unwrap();
+        assert_eq!(packer.files_seen(), 2);
+    }
+
+    /// A writer whose disk fills after `room` bytes.
+    struct Full {
+        room: usize,
+        data: Vec<u8>,
+        pos: usize,
+    }
+
+    impl Write for Full {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.pos + buf.len() > self.room {
+                return Err(io::Error::from_raw_os_error(28));
+            }
+            if self.data.len() < self.pos + buf.len() {
+                self.data.resize(self.pos + buf.len(), 0);
+            }
+            self.data[self.pos..self.pos + buf.len()].copy_from_slice(buf);
+            self.pos += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for Full {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.pos = match to {
+                SeekFrom::Start(n) => n as usize,
+                SeekFrom::Current(d) => (self.pos as i64 + d) as usize,
+                SeekFrom::End(d) => (self.data.len() as i64 + d) as usize,
+            };
+            Ok(self.pos as u64)
+        }
+    }
+
+    #[test]
+    fn a_full_disk_fails_once_and_the_abandoned_zip_writer_stays_quiet() {
+        let mut w = Quiet::new(Full {
+            room: 100,
+            data: Vec::new(),
+            pos: 0,
+        });
+        w.write_all(&[1; 60]).unwrap();
+        let e = w.write_all(&[2; 60]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(28));
+        // What the ZIP writer's drop does next succeeds, with positions that add up.
+        let end = w.seek(SeekFrom::End(0)).unwrap();
+        w.write_all(&[3; 10]).unwrap();
+        assert_eq!(w.stream_position().unwrap(), end + 10);
+        assert_eq!(w.seek(SeekFrom::Current(-5)).unwrap(), end + 5);
+        assert!(w.seek(SeekFrom::Current(-1000)).is_err());
+        // A ZIP writer dropped unfinished on a full disk: no panic (and nothing on stderr).
+        let mut zip = ZipWriter::new(Quiet::new(Full {
+            room: 64,
+            data: Vec::new(),
+            pos: 0,
+        }));
+        let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+        zip.start_file("a", stored).unwrap();
+        assert!(zip.write_all(&[7u8; 4096]).is_err());
+        drop(zip);
+    }
 
     #[test]
     fn unix_to_dos_converts_in_utc() {
