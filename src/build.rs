@@ -255,10 +255,10 @@ pub async fn build(
     // Copying out and compressing run together: the tar stream of /opt goes straight into the
     // packer's spool, so "copying out" ends when the last entry is compressed. Every container's
     // /opt goes into the one layer (a cross build has one per path taken). Removing a container
-    // takes the engine a second or two: that happens while the ZIP is written and checked, and
-    // the build waits for it before it reports.
+    // takes the engine a second or two: that happens while the ZIP is written, and the build
+    // waits for both (on every path, so a failing build leaves no container in removal).
     let mut packer = output.packer(pack_options)?;
-    let mut removals = Vec::new();
+    let mut copied_out = Vec::new();
     for container in containers {
         let step = console.step(
             "Copying out",
@@ -281,7 +281,7 @@ pub async fn build(
             packer.files_seen(),
             human_bytes(packer.bytes_seen())
         ));
-        removals.push(tokio::spawn(container.remove()));
+        copied_out.push(container);
     }
     check_produced(plan, &packer)?;
 
@@ -291,9 +291,14 @@ pub async fn build(
     );
     packer.set_progress(step.items(packer.entries_seen() as u64, "entries"));
     let max_size = plan.max_size;
-    let finished = tokio::task::spawn_blocking(move || output.finish(packer, max_size))
-        .await
-        .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    let (removed, finished) = tokio::join!(
+        futures::future::join_all(copied_out.into_iter().map(Container::remove)),
+        tokio::task::spawn_blocking(move || output.finish(packer, max_size))
+    );
+    let finished = finished.map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    for r in removed {
+        r?;
+    }
     step.done(format!(
         "{} files, {} unpacked, {} zipped",
         finished.info.files,
@@ -320,11 +325,6 @@ pub async fn build(
     })
     .await
     .map_err(|e| Error::build(format!("checking stopped: {e}")))??;
-    for removal in removals {
-        removal
-            .await
-            .map_err(|e| Error::build(format!("removing a container stopped: {e}")))??;
-    }
     write_manifest(&target_path, &manifest, console);
     if let Some(key) = cache_key {
         let meta = cache_meta(&key, plan, &info, &manifest);
