@@ -246,3 +246,23 @@ fn completions_for_bash_zsh_and_fish() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("invalid value 'tcsh'"));
 }
+
+#[test]
+fn ssh_docker_host_is_understood() {
+    // An SSH engine nobody serves: the scheme is accepted (the connection fails, exit 3), where an
+    // unknown scheme is refused as bad input (exit 2).
+    let tmp = tempdir();
+    let proj = python_project(tmp.path(), "six\n");
+    let out = run(fclayer()
+        .env("DOCKER_HOST", "ssh://nobody@127.0.0.1:9")
+        .args(["build", "--runtime", "python3.9"])
+        .arg(&proj)
+        .arg("-o")
+        .arg(tmp.path().join("layer.zip")));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ssh://nobody@127.0.0.1:9"),
+        "{}",
+        stderr(&out)
+    );
+}
