@@ -157,6 +157,22 @@ async fn verify(args: crate::cli::VerifyArgs, console: &Console) -> Result<()> {
     }
 }
 
+/// Print a command's result on stdout: as JSON with --json, else as the text `render` makes.
+pub(super) fn print_report<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    render: impl FnOnce() -> String,
+) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("reports serialise")
+        );
+    } else {
+        print!("{}", render());
+    }
+}
+
 /// Before a build: remove what earlier runs on this machine left when they were killed (or lost
 /// their engine), so leftovers never pile up. Quiet unless something was removed; a failure here
 /// never stops the build (`fclayer gc` reports it).

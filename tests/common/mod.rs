@@ -374,3 +374,33 @@ pub fn repeat(case: &str, times: usize, mut body: impl FnMut(usize)) {
     );
     assert_eq!(passed, times, "case {case}: {passed}/{times} passed");
 }
+
+/// Seconds since the Unix epoch, for `docker events --since/--until`.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Containers created between two Unix times whose labels match `label` (`fclayer`, or
+/// `fclayer.platform=linux/arm64`), from the engine's own events.
+pub fn containers_created(label: &str, since: u64, until: u64) -> usize {
+    docker(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=create",
+        "--filter",
+        &format!("label={label}"),
+        "--format",
+        "{{.ID}}",
+    ])
+    .lines()
+    .count()
+}
