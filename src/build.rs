@@ -1,7 +1,8 @@
 //! `fclayer build` of one layer: one straight path from a validated plan to a layer ZIP.
 //!
-//! 1. (Before this runs, the caller prepared the output: temporary files beside the target, so an
-//!    unwritable path fails before any engine is contacted.)
+//! 1. (Before this runs, the caller prepared the output, temporary files beside the target, and
+//!    the inputs: the tar of the project, whose symlinks must stay inside it. So an unwritable
+//!    path or a hostile project fails before any engine is contacted.)
 //! 2. Find or build the image: the runtime's build image on its base, or the user's Dockerfile.
 //! 3. Installer mode: hash everything that decides the result into a cache key; on a hit, copy
 //!    the cached ZIP into place without starting a container. Otherwise create a labelled
@@ -34,7 +35,7 @@ use crate::docker::run::{Container, RunSpec, mask_secrets, tail_details};
 use crate::docker::volume;
 use crate::error::{Error, Result};
 use crate::images;
-use crate::layer::pack::{PackOptions, Packer};
+use crate::layer::pack::{Counted, PackOptions, Packer};
 use crate::layer::{LayerInfo, Output, human_bytes};
 use crate::manifest::{self, ImageRef, LayerRef, Manifest};
 use crate::native::Target;
@@ -59,8 +60,46 @@ pub struct Outcome {
     pub manifest: Manifest,
 }
 
+/// What is sent to the engine, read from the project before any engine is contacted.
+pub enum Inputs {
+    /// The tar uploaded at `/` of the build container (see `input_archive`), and the project's
+    /// files in it with their sha256.
+    Install {
+        tar: Vec<u8>,
+        files: BTreeMap<String, String>,
+    },
+    /// The `docker build` context and the Dockerfile's name in it.
+    Dockerfile {
+        context: Vec<u8>,
+        dockerfile: String,
+    },
+}
+
+/// Read the project into what the engine will get, refusing what must not leave the host
+/// (symlinks pointing outside the project).
+pub fn inputs(plan: &BuildPlan, output: &Output) -> Result<Inputs> {
+    match &plan.mode {
+        Mode::Install { .. } => {
+            let mut tar = TarBuilder::new();
+            let files = input_archive(plan, output, &mut tar)?;
+            Ok(Inputs::Install {
+                tar: tar.finish()?,
+                files,
+            })
+        }
+        Mode::Dockerfile(spec) => {
+            let (context, dockerfile) = project::docker_context(&plan.project, &spec.dockerfile)?;
+            Ok(Inputs::Dockerfile {
+                context,
+                dockerfile,
+            })
+        }
+    }
+}
+
 pub async fn build(
     plan: &BuildPlan,
+    inputs: Inputs,
     output: Output,
     engine: &Engine,
     console: &Console,
@@ -93,11 +132,9 @@ pub async fn build(
     };
     let mut cache_key = None;
 
-    let (containers, image_tag) = match &plan.mode {
-        Mode::Install { kinds, apt } => {
-            let mut inputs = TarBuilder::new();
-            manifest.inputs = input_archive(plan, &output, &mut inputs)?;
-            let inputs = inputs.finish()?;
+    let (containers, image_tag) = match (&plan.mode, inputs) {
+        (Mode::Install { kinds, apt }, Inputs::Install { tar: inputs, files }) => {
+            manifest.inputs = files;
             let native = engine.native_platform().await?;
             let cross = native != plan.platform
                 && !plan.emulate
@@ -194,8 +231,15 @@ pub async fn build(
             let tag = manifest.build_image.tag.clone();
             (containers, tag)
         }
-        Mode::Dockerfile(spec) => {
-            let (container, image) = from_dockerfile(plan, spec, engine, console).await?;
+        (
+            Mode::Dockerfile(spec),
+            Inputs::Dockerfile {
+                context,
+                dockerfile,
+            },
+        ) => {
+            let (container, image) =
+                from_dockerfile(plan, spec, context, dockerfile, engine, console).await?;
             let container = vec![container];
             manifest.build_image = ImageRef {
                 tag: spec.dockerfile.display().to_string(),
@@ -205,34 +249,61 @@ pub async fn build(
             };
             (container, String::new())
         }
+        _ => unreachable!("inputs are made from the same plan"),
     };
 
-    let step = console.step("Packing", "/opt from the container into the layer");
+    // Copying out and compressing run together: the tar stream of /opt goes straight into the
+    // packer's spool, so "copying out" ends when the last entry is compressed. Every container's
+    // /opt goes into the one layer (a cross build has one per path taken). Removing a container
+    // takes the engine a second or two: that happens while the ZIP is written, and the build
+    // waits for both (on every path, so a failing build leaves no container in removal).
     let mut packer = output.packer(pack_options)?;
-    // Every container's /opt goes into the one layer (a cross build has one per path taken).
-    // Removing a container takes the engine a second or two: that happens while the ZIP is
-    // written and checked, and the build waits for it before it reports.
-    let mut removals = Vec::new();
+    let mut copied_out = Vec::new();
     for container in containers {
+        let step = console.step(
+            "Copying out",
+            format!("/opt from container {}", container.short_id()),
+        );
+        let copied = step.bytes(None);
         let reader = SyncIoBridge::new(StreamReader::new(container.export("/opt")));
-        packer = tokio::task::spawn_blocking(move || -> Result<_> {
-            packer.add_tar(reader, Some("opt"))?;
+        let streamed = tokio::task::spawn_blocking(move || -> Result<_> {
+            packer.add_tar(Counted::new(reader, &copied), Some("opt"))?;
             Ok(packer)
         })
         .await
-        .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
-        removals.push(tokio::spawn(container.remove()));
+        .map_err(|e| Error::build(format!("packing stopped: {e}")))?;
+        packer = match streamed {
+            Ok(p) => p,
+            Err(e) => return Err(engine.explain(e).await),
+        };
+        step.done(format!(
+            "{} files, {}",
+            packer.files_seen(),
+            human_bytes(packer.bytes_seen())
+        ));
+        copied_out.push(container);
     }
     check_produced(plan, &packer)?;
 
+    let step = console.step(
+        "Packing",
+        format!("{} in path order", output.target().display()),
+    );
+    packer.set_progress(step.items(packer.entries_seen() as u64, "entries"));
     let max_size = plan.max_size;
-    let finished = tokio::task::spawn_blocking(move || output.finish(packer, max_size))
-        .await
-        .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    let (removed, finished) = tokio::join!(
+        futures::future::join_all(copied_out.into_iter().map(Container::remove)),
+        tokio::task::spawn_blocking(move || output.finish(packer, max_size))
+    );
+    let finished = finished.map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    for r in removed {
+        r?;
+    }
     step.done(format!(
-        "{} files, {} unpacked",
+        "{} files, {} unpacked, {} zipped",
         finished.info.files,
-        human_bytes(finished.info.unpacked_size)
+        human_bytes(finished.info.unpacked_size),
+        human_bytes(finished.info.size)
     ));
 
     // The ELF gate, then --frozen's comparison, on the finished ZIP before it takes its place.
@@ -254,11 +325,6 @@ pub async fn build(
     })
     .await
     .map_err(|e| Error::build(format!("checking stopped: {e}")))??;
-    for removal in removals {
-        removal
-            .await
-            .map_err(|e| Error::build(format!("removing a container stopped: {e}")))??;
-    }
     write_manifest(&target_path, &manifest, console);
     if let Some(key) = cache_key {
         let meta = cache_meta(&key, plan, &info, &manifest);
@@ -638,14 +704,31 @@ async fn install(
             .and_then(|name| Kind::parse(name.trim()))
             .or(kinds.last().copied())
             .unwrap_or(Kind::Apt);
+        let (what, hint) = if exit.oom {
+            (
+                format!("ran out of memory ({})", exit.describe()),
+                "the kernel's OOM killer stopped the build container: give the engine more memory (Docker Desktop: Settings, Resources), or split the layer".to_string(),
+            )
+        } else if exit.code > 128 {
+            // The container's first process died of a signal: nothing in the installer exits
+            // that way by itself.
+            (
+                format!("was stopped ({})", exit.describe()),
+                "something outside fclayer stopped the build container (`docker kill`, `docker stop`, a restart of the engine); run the build again".to_string(),
+            )
+        } else {
+            (
+                format!("failed ({})", exit.describe()),
+                installer_hint(failed, rt),
+            )
+        };
         return Err(Error::build(format!(
-            "{} failed ({}) installing {}",
+            "{} {what} installing {}",
             describe(failed, rt),
-            exit.describe(),
             source_of(failed)
         ))
         .with_details(tail_details(&exit.tail))
-        .with_hint(installer_hint(failed, rt)));
+        .with_hint(hint));
     }
     Ok(container)
 }
@@ -655,11 +738,13 @@ async fn install(
 async fn from_dockerfile(
     plan: &BuildPlan,
     spec: &DockerfileSpec,
+    context: Vec<u8>,
+    dockerfile: String,
     engine: &Engine,
     console: &Console,
 ) -> Result<(Container, String)> {
     let image = engine
-        .build_user_image(&plan.project, spec, plan.platform, console)
+        .build_user_image(context, dockerfile, spec, plan.platform, console)
         .await?;
     let id = engine
         .image(&image)

@@ -10,7 +10,7 @@ Exit codes:
   1    the build failed (installer error, layer rejected by a check, timeout)
   2    bad input (arguments, project files, paths); nothing was built
   3    no Docker engine answered, or it stopped mid-run
-  130  interrupted (Ctrl-C or SIGTERM); everything the run created was removed";
+  130  interrupted (Ctrl-C, SIGTERM or SIGHUP); everything the run created was removed";
 
 /// Build Alibaba Cloud Function Compute layer ZIPs in the runtime's own Debian, through the
 /// Docker API: reproducible bytes, checked before upload.
@@ -39,6 +39,7 @@ pub struct Global {
 pub enum Command {
     /// Build a layer ZIP from a project (requirements.txt, package.json, pom.xml, composer.json,
     /// apt.txt or --apt packages, or your own Dockerfile) in a build container.
+    #[command(after_help = EXIT_CODES)]
     Build(BuildArgs),
     /// Pack a directory into a layer ZIP the same way a build does (its contents become /opt).
     Pack(PackArgs),
@@ -56,6 +57,27 @@ pub enum Command {
     Cache(CacheArgs),
     /// List the FC runtimes, their Debian release, glibc and build image.
     Runtimes(RuntimesArgs),
+    /// Remove what killed runs left in the Docker engine: containers labelled `fclayer` and
+    /// `fclayer-tmp/*` images whose run is gone. Build images (fclayer/build-*) are a cache
+    /// and stay.
+    #[command(after_help = EXIT_CODES)]
+    Gc(GcArgs),
+    /// Print a shell completion script, e.g. `fclayer completions bash > /etc/bash_completion.d/fclayer`.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Also remove what runs still going, or runs on other hosts and in other containers, made
+    /// (those builds then fail).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell: bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,11 @@
 //! Everything the user reads goes through here: named steps with their elapsed time on stderr,
-//! warnings, the container's output in `--verbose`, errors with their hint. stdout is kept for
-//! data (`--json`, tables). Colour only on a terminal and never with NO_COLOR.
+//! progress bars where there is a size to show, warnings, the container's output in `--verbose`,
+//! errors with their hint. stdout is kept for data (`--json`, tables). Bars and colour only on a
+//! terminal (not with TERM=dumb); no colour with NO_COLOR; off a terminal every step is a plain
+//! line, so CI logs read top to bottom.
+//!
+//! Every line is masked on its way out: credentials the run knows of (passwords in proxy and
+//! index URLs, `.npmrc` tokens) are replaced by `****`, whoever printed them.
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -25,6 +30,12 @@ struct Inner {
     verbose: bool,
     color: bool,
     tty: bool,
+    /// Strings never to print.
+    secrets: Mutex<Vec<String>>,
+    /// The bar of the running step (and its step's number): other output is printed above it,
+    /// not through it.
+    bar: Mutex<Option<(u64, ProgressBar)>>,
+    steps: std::sync::atomic::AtomicU64,
 }
 
 const GREEN: &str = "\x1b[1;32m";
@@ -35,7 +46,8 @@ const RESET: &str = "\x1b[0m";
 
 impl Console {
     pub fn new(quiet: bool, verbose: bool) -> Console {
-        let tty = std::io::stderr().is_terminal();
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        let tty = std::io::stderr().is_terminal() && !dumb;
         let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Console {
             inner: Arc::new(Inner {
@@ -43,6 +55,9 @@ impl Console {
                 verbose,
                 color,
                 tty,
+                secrets: Mutex::new(Vec::new()),
+                bar: Mutex::new(None),
+                steps: std::sync::atomic::AtomicU64::new(0),
             }),
             prefix: None,
             warnings: Arc::default(),
@@ -72,6 +87,45 @@ impl Console {
         self.inner.verbose
     }
 
+    /// Strings to mask in everything printed from now on (shorter than 3 bytes: ignored, they
+    /// would mask ordinary text).
+    pub fn add_secrets<I: IntoIterator<Item = String>>(&self, secrets: I) {
+        let mut known = self.inner.secrets.lock().expect("console lock");
+        for s in secrets {
+            if s.len() >= 3 && !known.contains(&s) {
+                known.push(s);
+            }
+        }
+        // Longest first, so a secret containing another is masked whole.
+        known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// `text` with every known secret replaced by `****`.
+    pub fn mask(&self, text: &str) -> String {
+        let known = self.inner.secrets.lock().expect("console lock");
+        let mut out = text.to_string();
+        for s in known.iter() {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "****");
+            }
+        }
+        out
+    }
+
+    /// Write whole lines to stderr, masked, above the running step's bar if there is one.
+    fn emit(&self, text: &str) {
+        let text = self.mask(text);
+        let write = || {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(text.as_bytes());
+            let _ = err.flush();
+        };
+        match self.inner.bar.lock().expect("console lock").as_ref() {
+            Some((_, bar)) => bar.suspend(write),
+            None => write(),
+        }
+    }
+
     fn paint(&self, color: &str, text: &str) -> String {
         if self.inner.color {
             format!("{color}{text}{RESET}")
@@ -85,7 +139,7 @@ impl Console {
             return;
         }
         let verb = self.paint(color, &format!("{verb:>12}"));
-        let _ = writeln!(std::io::stderr().lock(), "{verb} {}{msg}", self.prefix());
+        self.emit(&format!("{verb} {}{msg}\n", self.prefix()));
     }
 
     /// A cargo-style status line: `    Building image ...`.
@@ -97,68 +151,85 @@ impl Console {
         if self.inner.quiet {
             return;
         }
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "{}{}: {msg}",
+        self.emit(&format!(
+            "{}{}: {msg}\n",
             self.prefix(),
             self.paint(CYAN, "note")
-        );
+        ));
     }
 
     pub fn warn(&self, msg: impl Display) {
         if let Ok(mut w) = self.warnings.lock() {
-            w.push(msg.to_string());
+            w.push(self.mask(&msg.to_string()));
         }
         if self.inner.quiet {
             return;
         }
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "{}{}: {msg}",
+        self.emit(&format!(
+            "{}{}: {msg}\n",
             self.prefix(),
             self.paint(YELLOW, "warning")
-        );
+        ));
     }
 
     /// A block of report lines (e.g. the ELF check's findings), unless --quiet.
     pub fn block(&self, text: &str) {
         if !self.inner.quiet {
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            self.emit(text);
         }
     }
 
     /// A line of the build container's output; shown only with --verbose.
     pub fn container_line(&self, line: &str) {
         if self.inner.verbose && !self.inner.quiet {
-            let _ = writeln!(std::io::stderr().lock(), "{}  | {line}", self.prefix());
+            self.emit(&format!("{}  | {line}\n", self.prefix()));
         }
     }
 
-    /// Print an error the way every command ends on failure: what, details, hint.
+    /// Print an error the way every command ends on failure: what, details, hint. Shown even
+    /// with --quiet.
     pub fn error(&self, err: &Error) {
-        let mut out = std::io::stderr().lock();
-        let _ = writeln!(out, "{}: {}", self.paint(RED, "error"), err.message);
+        let mut out = format!(
+            "{}{}: {}\n",
+            self.prefix(),
+            self.paint(RED, "error"),
+            err.message
+        );
         for line in &err.details {
-            let _ = writeln!(out, "  {line}");
+            out.push_str(&format!("  {line}\n"));
         }
         if let Some(hint) = &err.hint {
-            let _ = writeln!(out, "{}: {hint}", self.paint(CYAN, "hint"));
+            out.push_str(&format!("{}: {hint}\n", self.paint(CYAN, "hint")));
         }
+        self.emit(&out);
     }
 
     /// Start a named step. It shows as a spinner on a terminal and as a line elsewhere; when it
     /// ends, its line says how long it took.
     pub fn step(&self, verb: &str, msg: impl Display) -> Step {
-        let msg = msg.to_string();
+        let msg = self.mask(&msg.to_string());
+        let id = self
+            .inner
+            .steps
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let bar = if self.inner.tty && !self.inner.quiet && self.prefix.is_none() {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{prefix} {msg} {spinner} {elapsed}")
-                    .expect("valid template"),
-            );
+            // Configured while hidden, so its first frame already shows the message.
+            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+            bar.set_style(spinner_style());
             bar.set_prefix(self.paint(GREEN, &format!("{verb:>12}")));
             bar.set_message(msg.clone());
+            bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.enable_steady_tick(Duration::from_millis(120));
+            // A step that never finished (dropped on an error) must not keep its bar current.
+            let old = self
+                .inner
+                .bar
+                .lock()
+                .expect("console lock")
+                .replace((id, bar.clone()));
+            if let Some((_, old)) = old {
+                old.finish_and_clear();
+            }
             Some(bar)
         } else {
             self.status(verb, &msg);
@@ -166,6 +237,7 @@ impl Console {
         };
         Step {
             console: self.clone(),
+            id,
             verb: verb.to_string(),
             msg,
             start: Instant::now(),
@@ -173,11 +245,51 @@ impl Console {
             finished: false,
         }
     }
+
+    /// Forget step `id`'s bar as the current one (the step ended).
+    fn release(&self, id: u64) {
+        let mut current = self.inner.bar.lock().expect("console lock");
+        if current.as_ref().is_some_and(|(i, _)| *i == id) {
+            *current = None;
+        }
+    }
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix} {msg} {spinner} {elapsed}").expect("valid template")
+}
+
+/// A step's progress, shareable with worker threads (indicatif bars are). Does nothing off a
+/// terminal, so callers report progress without asking where it goes.
+#[derive(Clone, Debug, Default)]
+pub struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A progress that shows nothing (tests, `fclayer pack` into a pipe).
+    pub fn hidden() -> Progress {
+        Progress { bar: None }
+    }
+
+    pub fn inc(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+        }
+    }
+
+    pub fn set_length(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(n);
+            bar.set_position(0);
+        }
+    }
 }
 
 /// A running step; see [`Console::step`].
 pub struct Step {
     console: Console,
+    id: u64,
     verb: String,
     msg: String,
     start: Instant,
@@ -186,10 +298,54 @@ pub struct Step {
 }
 
 impl Step {
-    /// Replace the step's message while it runs (e.g. "copying out 12.3 MB").
-    pub fn update(&self, msg: impl Display) {
-        if let Some(bar) = &self.bar {
-            bar.set_message(msg.to_string());
+    /// Replace the step's message while it runs (e.g. "step 2/4"). Off a terminal, where there
+    /// is no bar to update, `plain` (when given) is printed as a line of its own instead.
+    pub fn update(&self, msg: impl Display, plain: Option<&str>) {
+        match &self.bar {
+            Some(bar) => bar.set_message(self.console.mask(&msg.to_string())),
+            None => {
+                if let Some(line) = plain {
+                    self.console.status("", line);
+                }
+            }
+        }
+    }
+
+    /// Turn the step's spinner into a bar of bytes: with `total`, a bar filling up to it;
+    /// without, a running count.
+    pub fn bytes(&self, total: Option<u64>) -> Progress {
+        self.progress(
+            total,
+            // Decimal units, as every size fclayer prints.
+            "{prefix} {msg} [{bar:24}] {decimal_bytes}/{decimal_total_bytes} {elapsed}",
+            "{prefix} {msg} {spinner} {decimal_bytes} ({decimal_bytes_per_sec}) {elapsed}",
+        )
+    }
+
+    /// Turn the step's spinner into a bar counting `total` items.
+    pub fn items(&self, total: u64, unit: &str) -> Progress {
+        self.progress(
+            Some(total),
+            &format!("{{prefix}} {{msg}} [{{bar:24}}] {{pos}}/{{len}} {unit} {{elapsed}}"),
+            "",
+        )
+    }
+
+    fn progress(&self, total: Option<u64>, with_len: &str, without: &str) -> Progress {
+        let Some(bar) = &self.bar else {
+            return Progress::hidden();
+        };
+        let template = if total.is_some() { with_len } else { without };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_position(0);
+        match total {
+            Some(n) => bar.set_length(n),
+            None => bar.unset_length(),
+        }
+        Progress {
+            bar: Some(bar.clone()),
         }
     }
 
@@ -218,7 +374,8 @@ impl Step {
                 bar.set_style(
                     ProgressStyle::with_template("{prefix} {msg}").expect("valid template"),
                 );
-                bar.finish_with_message(text);
+                bar.finish_with_message(self.console.mask(&text));
+                self.console.release(self.id);
             }
             None => self.console.status(&self.verb, text),
         }
@@ -230,6 +387,22 @@ impl Drop for Step {
         // A step dropped without done() failed or was interrupted: clear its spinner.
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+            self.console.release(self.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_longest_first() {
+        let c = Console::new(true, false);
+        c.add_secrets(["tok".to_string(), "tok-12345".to_string(), "ab".to_string()]);
+        assert_eq!(
+            c.mask("https://u:tok-12345@idx/ tok ab"),
+            "https://u:****@idx/ **** ab"
+        );
     }
 }

@@ -74,10 +74,15 @@ impl Error {
                 e.kind = Kind::BadInput;
                 e.hint = Some("check the path's permissions, or choose another path".into());
             }
+            io::ErrorKind::ReadOnlyFilesystem => {
+                e.kind = Kind::BadInput;
+                e.hint = Some(
+                    "that file system is mounted read-only: choose a path on another one".into(),
+                );
+            }
             io::ErrorKind::NotFound
             | io::ErrorKind::IsADirectory
-            | io::ErrorKind::NotADirectory
-            | io::ErrorKind::ReadOnlyFilesystem => e.kind = Kind::BadInput,
+            | io::ErrorKind::NotADirectory => e.kind = Kind::BadInput,
             _ => {}
         }
         if err.raw_os_error() == Some(28) {

@@ -349,7 +349,23 @@ impl BuildPlan {
             })?,
         };
         let ca = ca_bundle(args.ca_cert.as_deref())?;
-        let (env, secrets) = passthrough_env();
+        let (mut env, mut secrets) = passthrough_env();
+        let (in_files, npmrc_vars) = project::file_secrets(project);
+        secrets.extend(in_files);
+        // `.npmrc` may name its token as ${VAR}: npm needs VAR set where it runs. Only npm's
+        // conventional names: a project file must not be able to ask for any host variable.
+        for var in npmrc_vars {
+            if !(var.starts_with("NPM_") || var.starts_with("NODE_AUTH_")) {
+                continue;
+            }
+            if let Ok(value) = std::env::var(&var)
+                && !value.is_empty()
+                && !env.iter().any(|(k, _)| *k == var)
+            {
+                secrets.push(value.clone());
+                env.push((var, value));
+            }
+        }
         let base_image = spec
             .base_image
             .clone()

@@ -51,7 +51,7 @@ impl ProjectFile {
         if !path.is_file() {
             return Ok(None);
         }
-        let text = std::fs::read_to_string(&path).at("read", &path)?;
+        let text = read_text(&path)?;
         let parsed: ProjectFile = toml::from_str(&text).map_err(|e| {
             let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((0, 0));
             Error::input(format!("{}:{line}:{col}: {}", path.display(), e.message()))
@@ -59,6 +59,22 @@ impl ProjectFile {
         })?;
         Ok(Some(parsed))
     }
+}
+
+/// A project file as text. Bytes that are not UTF-8 are bad input, reported with their line.
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).at("read", path)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..good].iter().filter(|b| **b == b'\n').count() + 1;
+        Error::input(format!(
+            "{}:{line}: not UTF-8 text (byte 0x{:02x})",
+            path.display(),
+            bytes[good]
+        ))
+        .with_hint("save the file as UTF-8")
+    })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -82,9 +98,7 @@ pub fn detect_kinds(dir: &Path) -> Vec<Kind> {
 /// Check requirements.txt line by line, so a typo is reported with its line before any container
 /// starts. Lenient: pip's own options, paths and URLs pass; only what cannot be a requirement fails.
 pub fn check_requirements(path: &Path) -> Result<()> {
-    let text = std::fs::read(path).at("read", path)?;
-    let text = String::from_utf8(text)
-        .map_err(|_| Error::input(format!("{} is not UTF-8 text", path.display())))?;
+    let text = read_text(path)?;
     let mut logical = String::new();
     let mut start_line = 0;
     for (i, raw) in text.lines().enumerate() {
@@ -122,7 +136,7 @@ pub fn check_requirements(path: &Path) -> Result<()> {
 /// Check a JSON manifest (package.json, composer.json and their lockfiles): it must parse, be an
 /// object, and keep dependency maps as objects. Errors carry the file, line and column.
 fn check_json_manifest(path: &Path, maps: &[&str]) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).at("read", path)?;
+    let text = read_text(path)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
         Error::input(format!(
             "{}:{}:{}: not valid JSON: {}",
@@ -180,7 +194,7 @@ pub fn check_composer_json(path: &Path) -> Result<()> {
 
 /// pom.xml must be well-formed XML with a `<project>` root.
 pub fn check_pom(path: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(path).at("read", path)?;
+    let text = read_text(path)?;
     let doc = roxmltree::Document::parse(&text).map_err(|e| {
         let pos = e.pos();
         Error::input(format!(
@@ -203,7 +217,7 @@ pub fn check_pom(path: &Path) -> Result<()> {
 
 /// Package names from apt.txt: whitespace-separated, `#` starts a comment.
 pub fn read_apt_list(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).at("read", path)?;
+    let text = read_text(path)?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
@@ -291,6 +305,63 @@ fn check_requirement(s: &str) -> std::result::Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Credentials the project's own files hold: passwords in the URLs of requirements.txt
+/// (`--index-url https://user:pass@host/simple`) and auth values in `.npmrc`. The files go into
+/// the build container as they are (the installer needs them); these values are masked in
+/// everything fclayer prints. Also returns the environment variables `.npmrc` refers to
+/// (`${NPM_TOKEN}`), which the installer needs set.
+pub fn file_secrets(dir: &Path) -> (Vec<String>, Vec<String>) {
+    let mut secrets = Vec::new();
+    let mut vars = Vec::new();
+    if let Ok(text) = std::fs::read_to_string(dir.join(Kind::Python.manifest())) {
+        for word in text.split_whitespace() {
+            secrets.extend(crate::plan::url_credentials(word));
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(dir.join(".npmrc")) {
+        let (s, v) = npmrc_secrets(&text);
+        secrets.extend(s);
+        vars.extend(v);
+    }
+    (secrets, vars)
+}
+
+/// Auth values of an `.npmrc` (`_authToken`, `_auth`, `_password`, whether global or scoped to
+/// a registry as `//host/:_authToken`), and the `${VAR}` names they use instead of a value.
+fn npmrc_secrets(text: &str) -> (Vec<String>, Vec<String>) {
+    let mut secrets = Vec::new();
+    let mut vars = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with(['#', ';']) {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let key = key.trim();
+        let name = key.rsplit(':').next().unwrap_or(key);
+        if !matches!(name, "_authToken" | "_auth" | "_password" | "password") {
+            continue;
+        }
+        let value = value.trim().trim_matches(['"', '\'']);
+        let mut rest = value;
+        let mut referenced = false;
+        while let Some(start) = rest.find("${") {
+            let Some(end) = rest[start..].find('}') else {
+                break;
+            };
+            vars.push(rest[start + 2..start + end].to_string());
+            referenced = true;
+            rest = &rest[start + end + 1..];
+        }
+        if !referenced && !value.is_empty() {
+            secrets.push(value.to_string());
+        }
+    }
+    (secrets, vars)
 }
 
 /// Folders never sent into a build container: VCS data, local environments, build output.
@@ -390,7 +461,7 @@ impl DockerIgnore {
         if !path.is_file() {
             return Ok(DockerIgnore { rules });
         }
-        let text = std::fs::read_to_string(&path).at("read", &path)?;
+        let text = read_text(&path)?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -603,6 +674,20 @@ mod tests {
         let e = ProjectFile::load(dir.path()).unwrap_err();
         assert!(e.message.contains("fclayer.toml:3:"), "{}", e.message);
         assert!(e.message.contains("runtim"), "{}", e.message);
+    }
+
+    #[test]
+    fn npmrc_auth_values_and_variables_are_found() {
+        let (secrets, vars) = npmrc_secrets(
+            "registry=https://registry.npmjs.org/\n\
+             //npm.example.com/:_authToken=npm_s3cr3tT0ken\n\
+             ; a comment: _authToken=nope\n\
+             //other.example.com/:_authToken=${NPM_TOKEN}\n\
+             _auth = \"dXNlcjpwYXNz\"\n\
+             //npm.example.com/:username=bob\n",
+        );
+        assert_eq!(secrets, vec!["npm_s3cr3tT0ken", "dXNlcjpwYXNz"]);
+        assert_eq!(vars, vec!["NPM_TOKEN"]);
     }
 
     #[test]

@@ -207,3 +207,62 @@ fn written_layers_get_ordinary_file_permissions() {
     let mode = std::fs::metadata(&zip).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644, "layer.zip has mode {mode:o}");
 }
+
+#[test]
+fn help_documents_the_interrupt_code_and_gc() {
+    let text = stdout(&run(fclayer().arg("--help")));
+    assert!(text.contains("130  interrupted"), "{text}");
+    assert!(text.contains("gc "), "gc not listed: {text}");
+    assert!(
+        text.contains("completions"),
+        "completions not listed: {text}"
+    );
+    for sub in ["build", "gc"] {
+        let text = stdout(&run(fclayer().args([sub, "--help"])));
+        assert!(
+            text.contains("3    no Docker engine"),
+            "{sub} --help: {text}"
+        );
+    }
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    for (shell, marker) in [
+        ("bash", "_fclayer()"),
+        ("zsh", "#compdef fclayer"),
+        ("fish", "complete -c fclayer"),
+    ] {
+        let out = run(fclayer().args(["completions", shell]));
+        assert!(out.status.success(), "{shell}");
+        let script = stdout(&out);
+        assert!(script.contains(marker), "{shell}: no {marker:?}");
+        for word in ["build", "gc", "base-image", "timeout"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+        assert!(stderr(&out).is_empty(), "{shell}: human output mixed in");
+    }
+    let out = run(fclayer().args(["completions", "tcsh"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("invalid value 'tcsh'"));
+}
+
+#[test]
+fn ssh_docker_host_is_understood() {
+    // An SSH engine nobody serves: the scheme is accepted (the connection fails, exit 3), where an
+    // unknown scheme is refused as bad input (exit 2).
+    let tmp = tempdir();
+    let proj = python_project(tmp.path(), "six\n");
+    let out = run(fclayer()
+        .env("DOCKER_HOST", "ssh://nobody@127.0.0.1:9")
+        .args(["build", "--runtime", "python3.9"])
+        .arg(&proj)
+        .arg("-o")
+        .arg(tmp.path().join("layer.zip")));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ssh://nobody@127.0.0.1:9"),
+        "{}",
+        stderr(&out)
+    );
+}

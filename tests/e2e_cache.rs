@@ -4,39 +4,10 @@
 mod common;
 
 use std::path::Path;
-use std::time::SystemTime;
 
 use common::*;
 
 const BASE: &str = "debian:11";
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-/// Containers fclayer created on the engine between two Unix times, from the engine's events.
-fn containers_created(since: u64, until: u64) -> usize {
-    docker(&[
-        "events",
-        "--since",
-        &since.to_string(),
-        "--until",
-        &until.to_string(),
-        "--filter",
-        "type=container",
-        "--filter",
-        "event=create",
-        "--filter",
-        "label=fclayer",
-        "--format",
-        "{{.ID}}",
-    ])
-    .lines()
-    .count()
-}
 
 fn build(project: &Path, out: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
     run(fclayer()
@@ -67,7 +38,7 @@ fn unchanged_rebuild_is_served_from_the_cache_without_a_container() {
     assert!(second.status.success());
     assert!(stderr(&second).contains(", cached"), "{}", stderr(&second));
     assert_eq!(
-        containers_created(since, until),
+        containers_created("fclayer", since, until),
         0,
         "a cache hit started a container"
     );
@@ -84,7 +55,7 @@ fn unchanged_rebuild_is_served_from_the_cache_without_a_container() {
     let until = now() + 1;
     assert!(forced.status.success());
     assert!(!stderr(&forced).contains(", cached"));
-    assert!(containers_created(since, until) >= 1);
+    assert!(containers_created("fclayer", since, until) >= 1);
 
     // Changing any input misses: a comment in requirements.txt, an extra file, the index URL.
     std::fs::write(project.join("requirements.txt"), "six==1.16.0  # pinned\n").unwrap();
@@ -304,7 +275,7 @@ fn check_mode_rebuilds_and_compares_with_the_committed_zip() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("byte for byte"));
     assert!(
-        containers_created(since, until) >= 1,
+        containers_created("fclayer", since, until) >= 1,
         "--check must rebuild, not use the cache"
     );
 

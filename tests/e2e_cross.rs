@@ -8,38 +8,14 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::time::SystemTime;
 
 use common::*;
 
 const ARM_BASE: &str = "debian:12-arm64";
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 /// Containers fclayer created for `platform` between two Unix times.
 fn created_for(platform: &str, since: u64, until: u64) -> usize {
-    docker(&[
-        "events",
-        "--since",
-        &since.to_string(),
-        "--until",
-        &until.to_string(),
-        "--filter",
-        "type=container",
-        "--filter",
-        "event=create",
-        "--filter",
-        &format!("label=fclayer.platform={platform}"),
-        "--format",
-        "{{.ID}}",
-    ])
-    .lines()
-    .count()
+    containers_created(&format!("fclayer.platform={platform}"), since, until)
 }
 
 fn build_arm(project: &Path, out: &Path, runtime: &str) -> (std::process::Output, usize, usize) {

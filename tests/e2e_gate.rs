@@ -301,11 +301,14 @@ fn without_emulation_an_arm64_build_stops_with_how_to_enable_it() {
     let tmp = tempdir();
     let project = python_project(tmp.path(), "six\n");
     let zip = tmp.path().join("arm.zip");
+    // Wheel-only requirements need no emulation at all (they are fetched natively), so force
+    // the emulated path: it is what a source-only requirement, apt or an install script takes.
     let out = {
         let _off = BinfmtOff::new();
         run(fclayer()
             .args([
                 "build",
+                "--emulate",
                 "--runtime",
                 "custom.debian12",
                 "--platform",
@@ -325,5 +328,24 @@ fn without_emulation_an_arm64_build_stops_with_how_to_enable_it() {
         "{err}"
     );
     assert!(!zip.exists());
+    // And without --emulate, wheels for arm64 are fetched natively: no emulator needed at all.
+    let native = {
+        let _off = BinfmtOff::new();
+        run(fclayer()
+            .args([
+                "build",
+                "--runtime",
+                "custom.debian12",
+                "--platform",
+                "linux/arm64",
+                "--base-image",
+                "debian:12-arm64",
+            ])
+            .arg(&project)
+            .arg("-o")
+            .arg(&zip))
+    };
+    assert!(native.status.success(), "{}", stderr(&native));
+    assert!(zip_names(&zip).contains(&"python/six.py".to_string()));
     assert!(fclayer_containers().is_empty());
 }

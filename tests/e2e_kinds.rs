@@ -203,16 +203,12 @@ fn dockerfile_layer_of_a_compiled_program_runs() {
     );
 }
 
-#[test]
-#[ignore = "needs a Docker engine and base images: run `make test`"]
-fn dockerfile_failing_at_a_step_names_it_and_leaves_nothing() {
+/// Build `dockerfile` (the only file of its context) for custom.debian12; the build must fail
+/// with exit 1, write nothing and leave no container or temporary image. Returns stderr.
+fn failing_dockerfile_build(dockerfile: &str) -> String {
     require_engine_and(&["debian:12"]);
     let tmp = tempdir();
-    std::fs::write(
-        tmp.path().join("Dockerfile"),
-        "FROM debian:12\nRUN echo preparing\nRUN echo about to fail && exit 3\nRUN mkdir /opt/x\n",
-    )
-    .unwrap();
+    std::fs::write(tmp.path().join("Dockerfile"), dockerfile).unwrap();
     let out_zip = tmp.path().join("layer.zip");
     let out = run(fclayer()
         .args([
@@ -226,42 +222,28 @@ fn dockerfile_failing_at_a_step_names_it_and_leaves_nothing() {
         .arg("-o")
         .arg(&out_zip));
     assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("at Step 3/"), "failing step not named: {err}");
-    assert!(err.contains("exit 3"), "failing command not shown: {err}");
-    assert!(err.contains("about to fail"), "no log tail: {err}");
     assert!(!out_zip.exists());
     assert!(fclayer_containers().is_empty());
     assert!(docker(&["images", "-q", "fclayer-tmp/*"]).trim().is_empty());
+    stderr(&out)
+}
+
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn dockerfile_failing_at_a_step_names_it_and_leaves_nothing() {
+    let err = failing_dockerfile_build(
+        "FROM debian:12\nRUN echo preparing\nRUN echo about to fail && exit 3\nRUN mkdir /opt/x\n",
+    );
+    assert!(err.contains("at Step 3/"), "failing step not named: {err}");
+    assert!(err.contains("exit 3"), "failing command not shown: {err}");
+    assert!(err.contains("about to fail"), "no log tail: {err}");
 }
 
 #[test]
 #[ignore = "needs a Docker engine and base images: run `make test`"]
 fn dockerfile_image_without_opt_is_refused() {
-    require_engine_and(&["debian:12"]);
-    let tmp = tempdir();
-    std::fs::write(
-        tmp.path().join("Dockerfile"),
-        "FROM debian:12\nRUN rm -rf /opt\n",
-    )
-    .unwrap();
-    let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            "custom.debian12",
-            "--dockerfile",
-            "Dockerfile",
-        ])
-        .arg(tmp.path())
-        .arg("-o")
-        .arg(&out_zip));
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("has no /opt"), "{}", stderr(&out));
-    assert!(!out_zip.exists());
-    assert!(fclayer_containers().is_empty());
-    assert!(docker(&["images", "-q", "fclayer-tmp/*"]).trim().is_empty());
+    let err = failing_dockerfile_build("FROM debian:12\nRUN rm -rf /opt\n");
+    assert!(err.contains("has no /opt"), "{err}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{Signals, finish_run};
+use super::{Signals, collect_leftovers, finish_run};
 use crate::build::Outcome;
 use crate::cli::BuildArgs;
 use crate::console::Console;
@@ -41,7 +41,11 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
         .iter()
         .map(|s| BuildPlan::new(s, &args))
         .collect::<Result<_>>()?;
-    // Outputs first: an unwritable path fails before anything is built.
+    for plan in &plans {
+        console.add_secrets(plan.secrets.iter().cloned());
+    }
+    // Outputs and inputs first: an unwritable path or a project with links leading out of it
+    // fails before any engine is contacted.
     let mut outputs = Vec::new();
     for plan in &plans {
         let target = if args.check {
@@ -56,7 +60,9 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
         } else {
             plan.output.clone()
         };
-        outputs.push(Output::prepare(&target)?);
+        let output = Output::prepare(&target)?;
+        let inputs = crate::build::inputs(plan, &output)?;
+        outputs.push((output, inputs));
     }
 
     let cleanup = Arc::new(Cleanup::new());
@@ -74,7 +80,8 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
         None => engine.cpus().await.clamp(1, 8),
     };
 
-    let work = futures::stream::iter(plans.iter().zip(outputs).map(|(plan, output)| {
+    collect_leftovers(&engine, console).await;
+    let work = futures::stream::iter(plans.iter().zip(outputs).map(|(plan, (output, inputs))| {
         let console = if several {
             console.for_layer(&plan.name)
         } else {
@@ -82,7 +89,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
         };
         let (engine, cancel) = (&engine, Arc::clone(&cancel));
         async move {
-            let result = crate::build::build(plan, output, engine, &console, cancel).await;
+            let result = crate::build::build(plan, inputs, output, engine, &console, cancel).await;
             if several && let Err(e) = &result {
                 console.error(e);
             }
@@ -95,10 +102,10 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
         r = work => r,
         s = signals.recv() => {
             cancel.store(true, Ordering::Relaxed);
-            return finish_run(&engine, console, Err(Error::interrupted(s))).await;
+            return finish_run(&engine, console, Err(Error::interrupted(s)), &mut signals).await;
         }
     };
-    let results = finish_run(&engine, console, Ok(results)).await?;
+    let results = finish_run(&engine, console, Ok(results), &mut signals).await?;
 
     let mut reports = Vec::new();
     let mut failures: Vec<(String, Error)> = Vec::new();

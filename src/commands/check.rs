@@ -12,14 +12,7 @@ const MAX_DETAILS: usize = 8;
 pub fn run(args: &CheckArgs) -> Result<()> {
     let target = Target::named(&args.runtime, args.platform.as_deref())?;
     let report = native::check_zip(&args.zip, &target)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serialises")
-        );
-    } else {
-        print!("{}", render(&report));
-    }
+    super::print_report(args.json, &report, || render(&report));
     if report.passed() {
         Ok(())
     } else {

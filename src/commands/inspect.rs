@@ -14,14 +14,7 @@ const MAX_OK_LINKS: usize = 10;
 
 pub fn run(args: &InspectArgs) -> Result<()> {
     let report = inspect::inspect(&args.zip, args.top)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serialises")
-        );
-    } else {
-        print!("{}", render(&report));
-    }
+    super::print_report(args.json, &report, || render(&report));
     Ok(())
 }
 

@@ -1,6 +1,8 @@
 //! One function per command: parse-level arguments in, an operation called, output printed.
-//! Long-running commands race their work against SIGINT/SIGTERM; whichever way they end, the
-//! run's containers and temporary files are removed before the process exits.
+//! Long-running commands race their work against SIGINT/SIGTERM/SIGHUP; whichever way they end,
+//! the run's containers and temporary files are removed before the process exits. A second signal
+//! during that cleanup skips it (and says what `fclayer gc` will remove later), so a user who
+//! presses Ctrl-C twice is never held up by an engine that does not answer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,9 +16,9 @@ mod stack;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::cli::{Cli, Command, PackArgs, RuntimesArgs};
+use crate::cli::{Cli, Command, CompletionsArgs, GcArgs, PackArgs, RuntimesArgs};
 use crate::console::Console;
-use crate::docker::{Cleanup, Engine};
+use crate::docker::{Cleanup, Engine, gc};
 use crate::error::{Error, Result};
 use crate::layer::{self, pack::PackOptions};
 use crate::runtime::{Kind, RUNTIMES};
@@ -31,13 +33,18 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
         Command::Cache(args) => cache::run(args, console).await,
         Command::Pack(args) => pack(args, console).await,
         Command::Build(args) => build::run(args, console).await,
+        Command::Gc(args) => gc(args, console).await,
+        Command::Completions(args) => completions(&args),
     }
 }
 
-/// SIGINT and SIGTERM, registered once at the start of a command so none is missed.
+/// SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session), registered once at the start
+/// of a command so none is missed. Once registered, none of them kills the process: the command
+/// decides, and cleans up first.
 pub(super) struct Signals {
     int: Signal,
     term: Signal,
+    hup: Signal,
 }
 
 impl Signals {
@@ -47,6 +54,7 @@ impl Signals {
         Ok(Signals {
             int: make(SignalKind::interrupt())?,
             term: make(SignalKind::terminate())?,
+            hup: make(SignalKind::hangup())?,
         })
     }
 
@@ -54,6 +62,7 @@ impl Signals {
         tokio::select! {
             _ = self.int.recv() => "SIGINT (Ctrl-C)",
             _ = self.term.recv() => "SIGTERM",
+            _ = self.hup.recv() => "SIGHUP",
         }
     }
 }
@@ -98,7 +107,7 @@ async fn verify(args: crate::cli::VerifyArgs, console: &Console) -> Result<()> {
         r = crate::verify::verify(&plan, &engine, console) => r,
         s = signals.recv() => Err(Error::interrupted(s)),
     };
-    let report = finish_run(&engine, console, result).await?;
+    let report = finish_run(&engine, console, result, &mut signals).await?;
     if args.json {
         println!(
             "{}",
@@ -148,26 +157,145 @@ async fn verify(args: crate::cli::VerifyArgs, console: &Console) -> Result<()> {
     }
 }
 
-/// Remove what the run created, whatever the result, and report cleanup problems.
+/// Print a command's result on stdout: as JSON with --json, else as the text `render` makes.
+pub(super) fn print_report<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    render: impl FnOnce() -> String,
+) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).expect("reports serialise")
+        );
+    } else {
+        print!("{}", render());
+    }
+}
+
+/// Before a build: remove what earlier runs on this machine left when they were killed (or lost
+/// their engine), so leftovers never pile up. Quiet unless something was removed; a failure here
+/// never stops the build (`fclayer gc` reports it).
+pub(super) async fn collect_leftovers(engine: &Engine, console: &Console) {
+    let pass = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        engine.collect_garbage(false),
+    );
+    if let Ok(Ok(report)) = pass.await
+        && !report.removed.is_empty()
+    {
+        let what: Vec<&str> = report.removed.iter().map(|i| i.what.as_str()).collect();
+        console.note(format!(
+            "removed {} left by earlier runs that were killed: {}",
+            plural(report.removed.len(), "object", "objects"),
+            what.join(", ")
+        ));
+    }
+}
+
+/// Remove what the run created, whatever the result, and report cleanup problems. A signal
+/// (after an interrupt: the second) skips the cleanup.
 pub(super) async fn finish_run<T>(
     engine: &Engine,
     console: &Console,
     result: Result<T>,
+    signals: &mut Signals,
 ) -> Result<T> {
     layer::remove_temporaries();
+    let interrupted = matches!(&result, Err(e) if e.kind == crate::error::Kind::Interrupted);
+    if interrupted && !engine.cleanup().is_empty() {
+        console.status(
+            "Stopping",
+            "removing this run's containers (a second Ctrl-C skips this)",
+        );
+    }
     let cleanup = engine.cleanup().run(engine);
-    match tokio::time::timeout(std::time::Duration::from_secs(60), cleanup).await {
-        Ok((_, errors)) if errors.is_empty() => {}
-        Ok((_, errors)) => {
-            for e in errors {
-                console.warn(format!("could not remove {e}; `fclayer gc` will"));
+    tokio::select! {
+        done = tokio::time::timeout(std::time::Duration::from_secs(60), cleanup) => match done {
+            Ok((_, errors)) if errors.is_empty() => {}
+            Ok((_, errors)) if !engine.answers().await => console.warn(format!(
+                "the engine does not answer, so {} of this run could not be removed; once it is back, `fclayer gc` (or the next build) removes what is left",
+                plural(errors.len(), "object", "objects"),
+            )),
+            Ok((_, errors)) => {
+                for e in errors {
+                    console.warn(format!("could not remove {e}; `fclayer gc` will"));
+                }
             }
-        }
-        Err(_) => {
-            console.warn("cleanup did not finish within 60 s; `fclayer gc` removes what is left")
-        }
+            Err(_) => console
+                .warn("cleanup did not finish within 60 s; `fclayer gc` removes what is left"),
+        },
+        // The outcome stands: a layer already in place is complete, and an error is still the
+        // reason the run failed.
+        s = signals.recv() => console.warn(format!(
+            "cleanup skipped after {s}; `fclayer gc` removes what this run left"
+        )),
     }
     result
+}
+
+async fn gc(args: GcArgs, console: &Console) -> Result<()> {
+    let engine = Engine::connect(Arc::new(Cleanup::new())).await?;
+    let report = engine.collect_garbage(args.all).await?;
+    for item in &report.removed {
+        console.status("Removed", format!("{} ({})", item.what, owner(&item.owner)));
+    }
+    let (live, elsewhere): (Vec<_>, Vec<_>) = report
+        .kept
+        .iter()
+        .partition(|i| matches!(i.owner, gc::Owner::Alive { .. }));
+    if !live.is_empty() {
+        console.note(format!(
+            "kept {} of runs still going",
+            plural(live.len(), "object", "objects")
+        ));
+    }
+    if !elsewhere.is_empty() {
+        let what: Vec<String> = elsewhere
+            .iter()
+            .map(|i| format!("{} ({})", i.what, owner(&i.owner)))
+            .collect();
+        console.note(format!(
+            "kept {} made elsewhere, which cannot be judged from here: {}; `fclayer gc --all` removes them",
+            plural(elsewhere.len(), "object", "objects"),
+            what.join(", ")
+        ));
+    }
+    console.status(
+        "Finished",
+        format!(
+            "removed {}",
+            plural(report.removed.len(), "object", "objects")
+        ),
+    );
+    if report.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::build(format!(
+            "could not remove {}",
+            plural(report.errors.len(), "object", "objects")
+        ))
+        .with_details(report.errors))
+    }
+}
+
+fn owner(o: &gc::Owner) -> String {
+    match o {
+        gc::Owner::Alive { pid } => format!("run of pid {pid}, still going"),
+        gc::Owner::Dead { pid } => format!("run of pid {pid}, gone"),
+        gc::Owner::Unknown { host } => format!("made on {host}"),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn completions(args: &CompletionsArgs) -> Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "fclayer", &mut std::io::stdout());
+    Ok(())
 }
 
 async fn pack(args: PackArgs, console: &Console) -> Result<()> {

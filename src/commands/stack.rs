@@ -14,14 +14,7 @@ const MAX_ROWS: usize = 12;
 
 pub fn run(args: &StackArgs) -> Result<()> {
     let report = stack::stack(&args.zips)?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serialises")
-        );
-    } else {
-        print!("{}", render(&report));
-    }
+    super::print_report(args.json, &report, || render(&report));
     Ok(())
 }
 

@@ -2,18 +2,30 @@
 //! them all, whatever happened (success, error, Ctrl-C, SIGTERM). A container whose create call
 //! was in flight when the run was interrupted is not registered yet, so cleanup also removes
 //! everything carrying this run's label.
+//!
+//! The engine's own build containers (one per `RUN` step of an image build) carry no label of
+//! ours: the build registers each one as the engine announces it, so an interrupted build leaves
+//! none behind even when the engine is slow to cancel it. Engine 20.10 does cancel a build whose
+//! client went away, killing and removing the step's container within a second; an engine that
+//! kept building would fail on the removed container, or finish and tag either a Dockerfile
+//! build's temporary image (which carries its dead run's owner, so gc removes it) or a build
+//! image (a valid cache). The steps completed before the interrupt stay as untagged images: the
+//! engine's build cache, as after an interrupted `docker build`, reused by the next build and
+//! cleared by `docker builder prune`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bollard::query_parameters::{
-    ListContainersOptions, RemoveContainerOptions, RemoveImageOptions,
+    ListContainersOptions, ListImagesOptions, RemoveContainerOptions, RemoveImageOptions,
 };
 
-use super::{Engine, LABEL_RUN};
+use super::gc::Process;
+use super::{Engine, LABEL_OWNER, LABEL_RUN};
 
 pub struct Cleanup {
     run_id: String,
+    process: Process,
     containers: Mutex<Vec<String>>,
     images: Mutex<Vec<String>>,
 }
@@ -27,6 +39,7 @@ impl Cleanup {
         let run_id = format!("{:x}-{:x}", std::process::id(), nanos);
         Cleanup {
             run_id,
+            process: Process::current(),
             containers: Mutex::new(Vec::new()),
             images: Mutex::new(Vec::new()),
         }
@@ -34,6 +47,17 @@ impl Cleanup {
 
     pub fn run_id(&self) -> &str {
         &self.run_id
+    }
+
+    /// The process this run is, as its labels record it.
+    pub fn process(&self) -> &Process {
+        &self.process
+    }
+
+    /// Whether anything is registered for removal.
+    pub fn is_empty(&self) -> bool {
+        self.containers.lock().expect("cleanup lock").is_empty()
+            && self.images.lock().expect("cleanup lock").is_empty()
     }
 
     pub fn add_container(&self, id: &str) {
@@ -94,21 +118,43 @@ impl Cleanup {
                 Err(e) => errors.push(format!("container {}: {e}", &id[..id.len().min(12)])),
             }
         }
-        // Images last: a container still using one would keep it alive. The tag goes; the
-        // untagged build steps stay as the engine's build cache for the next run.
-        let images: Vec<String> = std::mem::take(&mut *self.images.lock().expect("cleanup lock"));
-        for tag in images {
-            let opts = RemoveImageOptions {
-                force: true,
-                noprune: true,
+        // Images last: a container still using one would keep it alive. What goes is what this
+        // run made alone: the temporary tag and the images of its run-specific label steps (all
+        // carry this run's owner label). The untagged images of the Dockerfile's own steps stay:
+        // they are the engine's build cache, shared with the next run.
+        let tags: Vec<String> = std::mem::take(&mut *self.images.lock().expect("cleanup lock"));
+        let mut ids = Vec::new();
+        let owned = engine
+            .docker
+            .list_images(Some(ListImagesOptions {
+                all: true,
+                filters: Some(HashMap::from([(
+                    "label".to_string(),
+                    vec![format!("{LABEL_OWNER}={}", self.process.label())],
+                )])),
                 ..Default::default()
-            };
-            match engine.docker.remove_image(&tag, Some(opts), None).await {
-                Ok(_) => removed += 1,
+            }))
+            .await;
+        if let Ok(list) = owned {
+            ids.extend(list.into_iter().map(|i| i.id));
+        }
+        for tag in tags {
+            match engine.docker.inspect_image(&tag).await {
+                Ok(i) => ids.extend(i.id),
                 Err(e) if super::is_not_found(&e) => {}
                 Err(e) => errors.push(format!("image {tag}: {}", super::short(&e))),
             }
         }
+        ids.sort();
+        ids.dedup();
+        let count = ids.len();
+        let failed = remove_images(engine, ids).await;
+        removed += count - failed.len();
+        errors.extend(
+            failed
+                .into_iter()
+                .map(|(id, e)| format!("image {}: {e}", short_id(&id))),
+        );
         (removed, errors)
     }
 }
@@ -117,6 +163,41 @@ impl Default for Cleanup {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Remove images by ID, children before parents: a chain of build steps is only removable from
+/// its end, so each pass removes what it can and the next retries the rest. Returns the ones
+/// that could not be removed, with why.
+pub async fn remove_images(engine: &Engine, mut ids: Vec<String>) -> Vec<(String, String)> {
+    let mut failed = Vec::new();
+    while !ids.is_empty() {
+        failed.clear();
+        let before = ids.len();
+        for id in std::mem::take(&mut ids) {
+            let opts = RemoveImageOptions {
+                force: true,
+                noprune: true,
+                ..Default::default()
+            };
+            match engine.docker.remove_image(&id, Some(opts), None).await {
+                Ok(_) => {}
+                Err(e) if super::is_not_found(&e) => {}
+                Err(e) => {
+                    failed.push((id.clone(), super::short(&e)));
+                    ids.push(id);
+                }
+            }
+        }
+        if ids.len() == before {
+            break;
+        }
+    }
+    failed
+}
+
+fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    &id[..id.len().min(12)]
 }
 
 /// Force-remove a container and its anonymous volumes; a container already gone is fine.

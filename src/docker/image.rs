@@ -11,7 +11,6 @@ use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{Engine, LABEL, is_not_found, normalize_arch, short};
-use std::path::Path;
 
 use crate::console::{Console, Step};
 use crate::error::{Error, Result};
@@ -61,11 +60,16 @@ impl Engine {
         platform: &str,
         console: &Console,
     ) -> Result<ImageInspect> {
+        let step = console.step("Resolving", format!("base image {name} ({platform})"));
         if let Some(found) = self.image(name).await? {
             check_platform(name, &found, platform)?;
+            step.done(format!("found {}", short_id(found.id.as_deref())));
             return Ok(found);
         }
-        let step = console.step("Pulling", format!("{name} ({platform})"));
+        step.update(
+            format!("base image {name}: pulling"),
+            Some("not on this engine: pulling"),
+        );
         let opts = CreateImageOptions {
             from_image: Some(name.to_string()),
             platform: platform.to_string(),
@@ -73,22 +77,29 @@ impl Engine {
         };
         let mut stream = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = stream.next().await {
-            if let Err(e) = item {
-                return Err(Error::input(format!(
-                    "base image {name} is not on this engine and cannot be pulled: {}",
-                    short(&e)
-                ))
-                .with_hint(format!(
-                    "pull it where a registry is reachable and move it here (`docker save {name} | docker load`), \
-                     or give a local image with --base-image (scripts/base-images.sh makes Debian ones with debootstrap)"
-                )));
+            match item {
+                Ok(_) => {}
+                // A 5xx while pulling is the registry's answer relayed by the engine (e.g. DNS),
+                // not the engine going away; only a broken connection is.
+                Err(e @ bollard::errors::Error::DockerResponseServerError { .. })
+                | Err(e @ bollard::errors::Error::DockerStreamError { .. }) => {
+                    return Err(Error::input(format!(
+                        "base image {name} is not on this engine and cannot be pulled: {}",
+                        short(&e)
+                    ))
+                    .with_hint(format!(
+                        "pull it where a registry is reachable and move it here (`docker save {name} | docker load`), \
+                         or give a local image with --base-image (scripts/base-images.sh makes Debian ones with debootstrap)"
+                    )));
+                }
+                Err(e) => return Err(self.lost(&e).context(format!("pulling {name}"))),
             }
         }
-        step.done("pulled");
         let found = self.image(name).await?.ok_or_else(|| {
             Error::engine(format!("{name} was pulled but the engine cannot find it"))
         })?;
         check_platform(name, &found, platform)?;
+        step.done(format!("pulled {}", short_id(found.id.as_deref())));
         Ok(found)
     }
 
@@ -174,16 +185,17 @@ impl Engine {
         Ok(())
     }
 
-    /// Build the user's Dockerfile with the project folder as its context (.dockerignore
-    /// honoured). Returns the image's temporary tag; the run's cleanup removes the image.
+    /// Build the user's Dockerfile from `context` (the project folder, .dockerignore honoured,
+    /// in which the Dockerfile is named `dockerfile`). Returns the image's temporary tag; the
+    /// run's cleanup removes the image.
     pub async fn build_user_image(
         &self,
-        context_dir: &Path,
+        context: Vec<u8>,
+        dockerfile: String,
         spec: &DockerfileSpec,
         platform: &str,
         console: &Console,
     ) -> Result<String> {
-        let (context, dockerfile) = crate::project::docker_context(context_dir, &spec.dockerfile)?;
         let tag = format!("fclayer-tmp/{}:latest", self.cleanup().run_id());
         let step = console.step(
             "Building",
@@ -250,8 +262,12 @@ impl Engine {
                             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                                 if line.starts_with("Step ") {
                                     current_step = line.to_string();
-                                    step.update(format!("{}: {}", spec.tag, step_counter(line)));
+                                    step.update(
+                                        format!("{}: {}", spec.tag, step_counter(line)),
+                                        (!console.verbose()).then_some(line),
+                                    );
                                 }
+                                self.track_build_container(line);
                                 console.container_line(line);
                                 push_tail(&mut tail, line);
                             }
@@ -275,6 +291,28 @@ impl Engine {
         }
         Ok(Ok(()))
     }
+}
+
+impl Engine {
+    /// The legacy builder runs each `RUN` step in a container of its own, unlabelled. It
+    /// announces each one ("Running in ID") and its removal; the run's cleanup removes any still
+    /// there when the build is interrupted, rather than trusting the engine to cancel the build
+    /// when the client goes away.
+    fn track_build_container(&self, line: &str) {
+        let line = line.trim();
+        if let Some(id) = line.strip_prefix("---> Running in ") {
+            self.cleanup().add_container(id.trim());
+        } else if let Some(id) = line.strip_prefix("Removing intermediate container ") {
+            self.cleanup().forget_container(id.trim());
+        }
+    }
+}
+
+/// `sha256:0123456789abcdef...` → `0123456789ab`.
+fn short_id(id: Option<&str>) -> String {
+    let id = id.unwrap_or("");
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    id[..id.len().min(12)].to_string()
 }
 
 /// One image build to send to the engine.

@@ -7,11 +7,12 @@
 //!    `/containers/{id}/archive`): no bind mounts, so outputs belong to the calling user and a
 //!    remote engine works the same as a local one.
 //! 3. Every container fclayer creates carries the labels below and is registered with the run's
-//!    [`Cleanup`], which removes it on success, failure and Ctrl-C; `fclayer gc` finds leftovers
-//!    of killed runs by label.
+//!    [`Cleanup`], which removes it on success, failure and Ctrl-C; `fclayer gc` (and the start of
+//!    every build) finds leftovers of killed runs by label and removes those whose process is gone.
 
 pub mod cleanup;
 pub mod context;
+pub mod gc;
 pub mod image;
 pub mod platform;
 pub mod run;
@@ -25,12 +26,22 @@ use bollard::Docker;
 
 pub use cleanup::Cleanup;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 
 /// Label on everything fclayer creates; its value is fclayer's version.
 pub const LABEL: &str = "fclayer";
 /// Label naming the run (process) that created a container.
 pub const LABEL_RUN: &str = "fclayer.run";
+/// Labels recording the process behind a run, so gc can tell a live run from a dead one: its pid
+/// and host name (for people and filters), and the owner (`pid:start time:boot id/pid
+/// namespace`, what gc judges by).
+///
+/// The legacy image builder applies build labels as one step per label, in key order, and each
+/// step leaves an image. The owner label sorts before every other label unique to the run, so
+/// each of those images carries it and can be found again, by the run's cleanup or by gc.
+pub const LABEL_PID: &str = "fclayer.pid";
+pub const LABEL_HOST: &str = "fclayer.host";
+pub const LABEL_OWNER: &str = "fclayer.owner";
 
 /// A connection to one Docker engine, and the cleanup registry of this run.
 #[derive(Clone)]
@@ -78,14 +89,27 @@ impl Engine {
         // Requests such as waiting for a container last as long as the build; fclayer applies
         // its own --timeout, so the client's must not cut them off first.
         let docker = docker.with_timeout(Duration::from_secs(24 * 3600));
-        let docker = docker
-            .negotiate_version()
+        // An engine that accepts the connection but never answers (stopping, or hung) must not
+        // hang the build: the handshake gets a deadline of its own.
+        let handshake = async {
+            let docker = docker
+                .negotiate_version()
+                .await
+                .map_err(|e| unreachable_engine(&host, &e))?;
+            docker
+                .ping()
+                .await
+                .map_err(|e| unreachable_engine(&host, &e))?;
+            Ok::<_, Error>(docker)
+        };
+        let docker = tokio::time::timeout(Duration::from_secs(30), handshake)
             .await
-            .map_err(|e| unreachable_engine(&host, &e))?;
-        docker
-            .ping()
-            .await
-            .map_err(|e| unreachable_engine(&host, &e))?;
+            .map_err(|_| {
+                Error::engine(format!(
+                    "the Docker engine at {host} accepted the connection but did not answer within 30 s"
+                ))
+                .with_hint("check the engine (`docker info`); restart it if it hangs")
+            })??;
         Ok(Engine {
             docker,
             host,
@@ -102,11 +126,15 @@ impl Engine {
         &self.cleanup
     }
 
-    /// The labels every container of this run carries.
+    /// The labels every container (and temporary image) of this run carries.
     pub(crate) fn labels(&self) -> HashMap<String, String> {
+        let me = self.cleanup.process();
         HashMap::from([
             (LABEL.to_string(), env!("CARGO_PKG_VERSION").to_string()),
             (LABEL_RUN.to_string(), self.cleanup.run_id().to_string()),
+            (LABEL_PID.to_string(), me.pid.to_string()),
+            (LABEL_HOST.to_string(), me.host.clone()),
+            (LABEL_OWNER.to_string(), me.label()),
         ])
     }
 
@@ -146,11 +174,39 @@ impl Engine {
             self.host,
             short(e)
         ))
-        .with_hint(
-            "check that the engine is still running (`docker info`), then run the build again",
+        .with_hint(LOST_HINT)
+    }
+
+    /// An error met mid-run, read again in the light of the engine's state: when the engine no
+    /// longer answers, that is the cause (exit code 3), whatever the symptom was (a broken
+    /// stream, a truncated archive).
+    pub async fn explain(&self, e: Error) -> Error {
+        if matches!(e.kind, Kind::Engine | Kind::Interrupted) {
+            return e;
+        }
+        if self.answers().await {
+            e
+        } else {
+            Error::engine(format!(
+                "the Docker engine at {} stopped answering",
+                self.host
+            ))
+            .with_details([e.message])
+            .with_hint(LOST_HINT)
+        }
+    }
+
+    /// Whether the engine still answers (within 5 s).
+    pub async fn answers(&self) -> bool {
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.docker.ping()).await,
+            Ok(Ok(_))
         )
     }
 }
+
+const LOST_HINT: &str = "check that the engine is running (`docker info`); once it is back, \
+    `fclayer gc` removes what this run left (the next build does too), then run the build again";
 
 /// Map Go/Docker architecture spellings to the platform's: x86_64 → amd64, aarch64 → arm64.
 pub fn normalize_arch(arch: &str) -> &str {
@@ -180,13 +236,22 @@ pub(crate) fn short(e: &bollard::errors::Error) -> String {
         E::DockerStreamError { error } => error.trim().to_string(),
         other => {
             let mut s = other.to_string();
+            let mut innermost = s.clone();
             let mut src = std::error::Error::source(other);
             while let Some(inner) = src {
                 let t = inner.to_string();
                 if !s.contains(&t) {
                     s = format!("{s}: {t}");
                 }
+                innermost = t;
                 src = inner.source();
+            }
+            // The HTTP client's layers say nothing a user can act on; the socket's error does.
+            if s.contains("client error (Connect)") {
+                let why = innermost
+                    .find(" (os error")
+                    .map_or(innermost.as_str(), |i| &innermost[..i]);
+                return format!("cannot connect: {why}");
             }
             s
         }

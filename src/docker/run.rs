@@ -38,6 +38,8 @@ pub struct RunSpec {
 #[derive(Debug)]
 pub struct Exit {
     pub code: i64,
+    /// The kernel's OOM killer ended it (the engine records this).
+    pub oom: bool,
     /// The last lines of its output, secrets masked.
     pub tail: Vec<String>,
     /// Every line, when asked for (`run_collect`).
@@ -236,6 +238,7 @@ impl Container {
                     Some(Err(bollard::errors::Error::DockerContainerWaitError {
                         code, ..
                     })) => code,
+                    Some(Err(e)) if is_not_found(&e) => return Err(removed_from_outside()),
                     Some(Err(e)) => return Err(self.engine.lost(&e)),
                     None => {
                         return Err(Error::engine(
@@ -250,7 +253,23 @@ impl Container {
         let tail: Vec<String> = tail.lock().expect("tail lock").iter().cloned().collect();
         let lines = std::mem::take(&mut *all.lock().expect("lines lock"));
         match result {
-            Ok(Ok(code)) => Ok(Exit { code, tail, lines }),
+            Ok(Ok(code)) => {
+                // Killed by a signal: the engine knows whether the OOM killer sent it.
+                let oom = code > 128
+                    && docker
+                        .inspect_container(&self.id, None)
+                        .await
+                        .ok()
+                        .and_then(|c| c.state)
+                        .and_then(|s| s.oom_killed)
+                        .unwrap_or(false);
+                Ok(Exit {
+                    code,
+                    oom,
+                    tail,
+                    lines,
+                })
+            }
             Ok(Err(e)) => Err(e.with_details(tail_details(&tail))),
             Err(_) => {
                 let _ = docker
@@ -361,14 +380,19 @@ impl Container {
 
     /// Remove the container now (it is also in the run's cleanup, which then has nothing to do).
     pub async fn remove(self) -> Result<()> {
-        cleanup::remove_container(&self.engine, &self.id)
-            .await
-            .map_err(|e| {
-                Error::engine(format!("cannot remove container {}: {e}", self.short_id()))
-            })?;
+        if let Err(e) = cleanup::remove_container(&self.engine, &self.id).await {
+            // Most often the engine went away: say that, not the socket error.
+            let e = Error::build(format!("cannot remove container {}: {e}", self.short_id()));
+            return Err(self.engine.explain(e).await);
+        }
         self.engine.cleanup().forget_container(&self.id);
         Ok(())
     }
+}
+
+fn removed_from_outside() -> Error {
+    Error::build("the build container was removed by something outside fclayer while it ran")
+        .with_hint("another program removed it (`docker rm -f`, `docker system prune`, a cleanup job); run the build again")
 }
 
 /// The log tail as error details.

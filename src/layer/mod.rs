@@ -4,6 +4,10 @@
 //! A ZIP is never written at its target path directly: `Output` holds two temporary files beside
 //! the target (the spool and the ZIP being written) and renames the finished ZIP into place only
 //! when it is complete, within budget and hashed. Dropping an `Output` removes both.
+//!
+//! A run killed outright (SIGKILL, power loss) cannot remove its temporaries, so each holds an
+//! advisory lock on them while it lives; the next run writing beside the same target removes the
+//! ones nobody holds.
 
 mod deflate;
 pub mod digest;
@@ -46,6 +50,7 @@ pub struct LayerInfo {
 pub struct Finished {
     output: Output,
     pub info: LayerInfo,
+    cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Finished {
@@ -55,6 +60,14 @@ impl Finished {
     }
 
     pub fn persist(self) -> Result<LayerInfo> {
+        // The last moment to honour an interrupt: after the rename the layer is complete and
+        // stays.
+        if self
+            .cancel
+            .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return Err(Error::interrupted("a signal"));
+        }
         self.output.persist()?;
         Ok(self.info)
     }
@@ -117,15 +130,33 @@ impl Output {
         }
         let prefix = format!(".{}.", name.to_string_lossy());
         let temp = |suffix: &str| {
-            // 0666 less the umask, like any file the user creates: a temporary file's own 0600
-            // would otherwise survive the rename into the layer's place.
-            tempfile::Builder::new()
-                .prefix(&prefix)
-                .suffix(suffix)
-                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-                .tempfile_in(&dir)
-                .map_err(|e| Error::io("write to", &dir, e).context("output path is not writable"))
+            // Each temporary is locked for as long as it lives (the lock dies with the process),
+            // which tells later runs it is not litter. Between creating and locking it, another
+            // run's `remove_stale` may take it for litter and delete it: then the path no longer
+            // names the locked file, and a new one is made. A file system without locks only
+            // loses that cleanup.
+            for _ in 0..5 {
+                // 0666 less the umask, like any file the user creates: a temporary file's own
+                // 0600 would otherwise survive the rename into the layer's place.
+                let file = tempfile::Builder::new()
+                    .prefix(&prefix)
+                    .suffix(suffix)
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                    .tempfile_in(&dir)
+                    .map_err(|e| {
+                        Error::io("write to", &dir, e).context("output path is not writable")
+                    })?;
+                let _ = file.as_file().try_lock();
+                if same_file(file.path(), file.as_file()) {
+                    return Ok(file);
+                }
+            }
+            Err(Error::build(format!(
+                "temporary files in {} keep disappearing: is another program deleting them?",
+                dir.display()
+            )))
         };
+        remove_stale(&dir, &prefix);
         let spool = temp(".spool")?;
         let zip = temp(".partial")?;
         register(spool.path());
@@ -151,6 +182,7 @@ impl Output {
     /// still a temporary file: checks run on it, then `Finished::persist` moves it into place.
     pub fn finish(self, packer: Packer, max_size: u64) -> Result<Finished> {
         let mut file = self.zip.reopen().at("open", self.zip.path())?;
+        let cancel = packer.cancel_flag();
         let stats = packer.finish(&mut file)?;
         check_budget(&stats, max_size)?;
         drop(file);
@@ -166,7 +198,11 @@ impl Output {
             crc64: digests.crc64.to_string(),
             top_level: stats.top_level,
         };
-        Ok(Finished { output: self, info })
+        Ok(Finished {
+            output: self,
+            info,
+            cancel,
+        })
     }
 
     /// Put a copy of an already finished ZIP (from the build cache) in place, after checking it
@@ -191,12 +227,43 @@ impl Output {
 
     fn persist(self) -> Result<()> {
         let Output { target, spool, zip } = self;
+        unregister(spool.path());
         drop(spool);
         let zip_path = zip.path().to_path_buf();
         zip.persist(&target)
             .map_err(|e| Error::io("write", &target, e.error))?;
         unregister(&zip_path);
         Ok(())
+    }
+}
+
+/// Whether `path` still names the open `file`.
+fn same_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Remove temporaries of earlier runs beside the target (`.NAME.XXXXXX.spool` and `.partial`)
+/// whose lock nobody holds: their run was killed.
+fn remove_stale(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(prefix) || !(name.ends_with(".spool") || name.ends_with(".partial")) {
+            continue;
+        }
+        let path = entry.path();
+        if let Ok(file) = File::open(&path)
+            && file.try_lock().is_ok()
+        {
+            let _ = std::fs::remove_file(&path);
+        }
     }
 }
 
@@ -263,6 +330,24 @@ pub fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<File>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("layer.zip");
+        let dead = dir.path().join(".layer.zip.abc123.partial");
+        std::fs::write(&dead, b"half").unwrap();
+        let live = Output::prepare(&target).unwrap();
+        let other = Output::prepare(&target).unwrap();
+        assert!(!dead.exists(), "a dead run's temporary stayed");
+        assert!(
+            live.zip.path().exists(),
+            "a live run's temporary was removed"
+        );
+        drop((live, other));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 
     #[test]
     fn human_bytes_reads_well() {

@@ -34,6 +34,7 @@ use zip::DateTime;
 use super::deflate::{Deflater, PIECE};
 use super::digest::Digests;
 use super::zipwrite::{DEFLATED, Header, S_IFDIR, S_IFLNK, S_IFREG, STORED, ZipWriter};
+use crate::console::Progress;
 use crate::error::{Error, IoContext, Result};
 use crate::extract::{self, layer_path};
 
@@ -61,6 +62,8 @@ pub struct PackOptions {
     pub threads: usize,
     /// Set by a signal handler: stop at the next entry.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Entries written in the ordered phase (the length is set to their number).
+    pub progress: Progress,
 }
 
 impl Default for PackOptions {
@@ -70,6 +73,7 @@ impl Default for PackOptions {
             level: 6,
             threads: thread::available_parallelism().map_or(2, |n| n.get()),
             cancel: None,
+            progress: Progress::hidden(),
         }
     }
 }
@@ -234,7 +238,7 @@ struct Done {
 /// Compression workers fed through a bounded queue.
 struct Pool {
     jobs: Option<mpsc::SyncSender<Job>>,
-    done: mpsc::Receiver<std::result::Result<Done, String>>,
+    done: mpsc::Receiver<io::Result<Done>>,
     handles: Vec<thread::JoinHandle<()>>,
 }
 
@@ -273,7 +277,7 @@ impl Pool {
 }
 
 /// Compress one job into the spool.
-fn compress(deflater: &mut Deflater, spool: &Spool, job: Job) -> std::result::Result<Done, String> {
+fn compress(deflater: &mut Deflater, spool: &Spool, job: Job) -> io::Result<Done> {
     let crc = crc32fast::hash(&job.data);
     let (method, bytes) = if job.whole {
         match deflater.whole(&job.data) {
@@ -284,9 +288,7 @@ fn compress(deflater: &mut Deflater, spool: &Spool, job: Job) -> std::result::Re
     } else {
         (DEFLATED, deflater.piece(&job.data, job.last))
     };
-    let offset = spool
-        .append(bytes)
-        .map_err(|e| format!("cannot write the spool file: {e}"))?;
+    let offset = spool.append(bytes)?;
     Ok(Done {
         file: job.file,
         piece: job.piece,
@@ -338,6 +340,32 @@ impl Packer {
             pending: 0,
             spare: Vec::new(),
         }
+    }
+
+    /// Entries (files, directories, links) added so far.
+    pub fn entries_seen(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes of regular files added so far, before compression.
+    pub fn bytes_seen(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|e| match e.kind {
+                Kind::File { size, .. } => size,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Where the ordered phase reports the entries it writes.
+    pub fn set_progress(&mut self, progress: Progress) {
+        self.opts.progress = progress;
+    }
+
+    /// The flag that interrupts this packer, if any.
+    pub fn cancel_flag(&self) -> Option<Arc<AtomicBool>> {
+        self.opts.cancel.clone()
     }
 
     /// Regular files added so far (hardlinks included).
@@ -416,6 +444,8 @@ impl Packer {
         }
         let mut left = size;
         for piece in 0..pieces {
+            // A big file must not hold up an interrupt.
+            self.check_cancel()?;
             let len = left.min(PIECE as u64) as usize;
             let mut buf = self.spare.pop().unwrap_or_default();
             buf.resize(len, 0);
@@ -470,8 +500,8 @@ impl Packer {
         self.finished(done)
     }
 
-    fn finished(&mut self, done: std::result::Result<Done, String>) -> Result<()> {
-        let done = done.map_err(Error::build)?;
+    fn finished(&mut self, done: io::Result<Done>) -> Result<()> {
+        let done = done.map_err(|e| write_error("the spool file", &e))?;
         self.in_flight -= done.buffer.len();
         self.pending -= 1;
         let spooled = &mut self.files[done.file];
@@ -486,8 +516,38 @@ impl Packer {
 
     /// Add every entry of a tar stream (untrusted). `strip` is the exported root directory to
     /// remove from names, e.g. `opt` for a container's `/opt`.
+    ///
+    /// The stream must end with the archive's end marker (zero blocks). Entries just stop when
+    /// a stream is cut between two of them (an engine that went away, a container removed
+    /// while copying out): without this check such a layer would be packed, short of files,
+    /// as if complete.
     pub fn add_tar<R: Read>(&mut self, reader: R, strip: Option<&str>) -> Result<()> {
         let mut archive = tar::Archive::new(reader);
+        self.add_entries(&mut archive, strip)?;
+        // The tar reader stops at the first zero block (or at the end of the stream); a
+        // complete archive has a second one after it.
+        let mut rest = Vec::new();
+        archive
+            .into_inner()
+            .take(1 << 20)
+            .read_to_end(&mut rest)
+            .map_err(stream_error)?;
+        if rest.len() < 512 || rest.iter().any(|b| *b != 0) {
+            return Err(Error::build(
+                "the layer stream ended before the end of the archive: some of /opt is missing",
+            )
+            .with_hint(
+                "the container or the engine stopped while copying out; run the build again",
+            ));
+        }
+        Ok(())
+    }
+
+    fn add_entries<R: Read>(
+        &mut self,
+        archive: &mut tar::Archive<R>,
+        strip: Option<&str>,
+    ) -> Result<()> {
         let entries = archive.entries().map_err(stream_error)?;
         for entry in entries {
             self.check_cancel()?;
@@ -681,7 +741,7 @@ impl Ordered<'_> {
     /// Write the ZIP in path order, copying each file's compressed bytes from the spool (no
     /// recompression), hashing as it goes: nothing seeks back, so the digests need no second read.
     fn write(&self, out: &mut File) -> Result<PackStats> {
-        let write_error = |e: io::Error| Error::build(format!("cannot write the layer: {e}"));
+        let zip_error = |e: io::Error| write_error("the ZIP", &e);
         let mut zip = ZipWriter::new(
             BufWriter::with_capacity(1 << 20, &mut *out),
             self.opts.mtime,
@@ -690,8 +750,10 @@ impl Ordered<'_> {
         let mut sizes: Vec<(String, u64, u64)> = Vec::new();
         let mut buf = vec![0u8; COPY_BUFFER];
         let mut name = String::new();
+        self.opts.progress.set_length(self.entries.len() as u64);
         for e in self.entries {
             self.check_cancel()?;
+            self.opts.progress.inc(1);
             let path = e.path.as_str();
             match &e.kind {
                 Kind::Dir => {
@@ -707,7 +769,7 @@ impl Ordered<'_> {
                         size: 0,
                         mode: S_IFDIR | 0o755,
                     })
-                    .map_err(write_error)?;
+                    .map_err(zip_error)?;
                 }
                 Kind::Symlink { target } => {
                     stats.symlinks += 1;
@@ -720,8 +782,8 @@ impl Ordered<'_> {
                         size: len,
                         mode: S_IFLNK | 0o777,
                     })
-                    .map_err(write_error)?;
-                    zip.data(target.as_bytes()).map_err(write_error)?;
+                    .map_err(zip_error)?;
+                    zip.data(target.as_bytes()).map_err(zip_error)?;
                 }
                 Kind::File { .. } | Kind::Hardlink { .. } => {
                     // A hardlink is a second copy of its target, mode included.
@@ -745,7 +807,7 @@ impl Ordered<'_> {
                         size,
                         mode: S_IFREG | if exec { 0o755 } else { 0o644 },
                     })
-                    .map_err(write_error)?;
+                    .map_err(zip_error)?;
                     for part in &spooled.parts {
                         self.copy(part, &mut buf, &mut zip)?;
                     }
@@ -755,10 +817,10 @@ impl Ordered<'_> {
                 stats.top_level.push(path.to_string());
             }
         }
-        let (writer, size, digests) = zip.finish().map_err(write_error)?;
+        let (writer, size, digests) = zip.finish().map_err(zip_error)?;
         writer
             .into_inner()
-            .map_err(|e| Error::build(format!("cannot write the layer: {}", e.error())))?;
+            .map_err(|e| write_error("the ZIP", e.error()))?;
         stats.zip_bytes = size;
         stats.digests = digests;
         sizes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -790,7 +852,7 @@ impl Ordered<'_> {
                 .read_exact_at(&mut buf[..n], offset)
                 .map_err(|e| Error::build(format!("cannot read the spool file: {e}")))?;
             zip.data(&buf[..n])
-                .map_err(|e| Error::build(format!("cannot write the layer: {e}")))?;
+                .map_err(|e| write_error("the ZIP", &e))?;
             offset += n as u64;
         }
         Ok(())
@@ -831,9 +893,107 @@ fn stream_error(e: io::Error) -> Error {
     Error::build(format!("cannot read the layer stream: {e}"))
 }
 
+/// A failed write of the spool or the ZIP; both sit beside the target, so a full disk is the
+/// target's disk.
+fn write_error(what: &str, io: &io::Error) -> Error {
+    let e = Error::build(format!(
+        "cannot write {what} to the layer: {}",
+        plain_io(io)
+    ));
+    match io.raw_os_error() {
+        // ENOSPC, EDQUOT
+        Some(28) | Some(122) => e.with_hint(
+            "the disk holding the output path is full: free some space, or write the layer elsewhere with -o",
+        ),
+        _ => e,
+    }
+}
+
+fn plain_io(io: &io::Error) -> String {
+    let s = io.to_string();
+    s.find(" (os error")
+        .map_or(s.clone(), |i| s[..i].to_string())
+}
+
+/// A reader that counts the bytes read through it into a progress bar.
+pub struct Counted<'a, R> {
+    inner: R,
+    progress: &'a Progress,
+}
+
+impl<'a, R> Counted<'a, R> {
+    pub fn new(inner: R, progress: &'a Progress) -> Self {
+        Counted { inner, progress }
+    }
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tar of two files; `complete` adds the end-of-archive blocks.
+    fn two_files(complete: bool) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("opt/python/a.py", b"a = 1\n"),
+            ("opt/python/b.py", b"b = 2\n"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_entry_type(tar::EntryType::Regular);
+            b.append_data(&mut h, name, &data[..]).unwrap();
+        }
+        let mut tar = b.into_inner().unwrap();
+        if !complete {
+            // Cut right after the first entry (header and one padded data block).
+            tar.truncate(1024);
+        }
+        tar
+    }
+
+    #[test]
+    fn a_stream_cut_between_entries_is_an_error_not_a_short_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = File::create(dir.path().join("spool")).unwrap();
+        let mut packer = Packer::new(spool, PackOptions::default());
+        let e = packer
+            .add_tar(&two_files(false)[..], Some("opt"))
+            .unwrap_err();
+        assert!(
+            e.message.contains("ended before the end of the archive"),
+            "{}",
+            e.message
+        );
+
+        let spool = File::create(dir.path().join("spool2")).unwrap();
+        let mut packer = Packer::new(spool, PackOptions::default());
+        packer.add_tar(&two_files(true)[..], Some("opt")).unwrap();
+        assert_eq!(packer.files_seen(), 2);
+    }
+
+    #[test]
+    fn a_full_disk_names_the_output_disk() {
+        let e = write_error("the ZIP", &io::Error::from_raw_os_error(28));
+        assert_eq!(
+            e.message,
+            "cannot write the ZIP to the layer: No space left on device"
+        );
+        assert!(e.hint.as_deref().unwrap_or("").contains("is full"));
+        assert!(
+            write_error("the ZIP", &io::Error::from_raw_os_error(5))
+                .hint
+                .is_none()
+        );
+    }
 
     #[test]
     fn unix_to_dos_converts_in_utc() {

@@ -206,3 +206,201 @@ pub fn python_project(dir: &Path, requirements: &str) -> PathBuf {
     std::fs::write(p.join("requirements.txt"), requirements).unwrap();
     p
 }
+
+/// A running fclayer whose stderr is collected as it comes, so a test can wait for a step to
+/// start before it injects a fault.
+pub struct Spawned {
+    pub child: std::process::Child,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spawned {
+    pub fn start(cmd: &mut Command) -> Spawned {
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fclayer");
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = std::sync::Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match pipe.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => sink
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n])),
+                }
+            }
+        });
+        Spawned {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr_now(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Wait until stderr holds `needle`; false if the process ended or `secs` passed first.
+    pub fn wait_for(&mut self, needle: &str, secs: u64) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while std::time::Instant::now() < deadline {
+            if self.stderr_now().contains(needle) {
+                return true;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return self.stderr_now().contains(needle);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Send a signal by name (INT, TERM, KILL, ...).
+    pub fn signal(&self, name: &str) {
+        send_signal(self.pid(), name);
+    }
+
+    /// Wait for the exit (SIGKILL after `secs`, failing the test); returns the exit code (None
+    /// when a signal ended it) and everything printed on stderr.
+    pub fn finish(mut self, secs: u64) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "fclayer did not exit within {secs} s:\n{}",
+                    self.stderr_now()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let err = self.stderr_now();
+        eprintln!("--- fclayer exit {:?}\n{err}", status.code());
+        (status.code(), err)
+    }
+}
+
+pub fn send_signal(pid: u32, name: &str) {
+    let ok = Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -s {name} {pid} failed");
+}
+
+/// Containers and images that the fclayer process `pid` labelled, in any state.
+pub fn labelled_by(pid: u32) -> Vec<String> {
+    let filter = format!("label=fclayer.pid={pid}");
+    let mut out: Vec<String> = docker(&["ps", "-aq", "--filter", &filter])
+        .lines()
+        .map(|id| format!("container {id}"))
+        .collect();
+    out.extend(
+        docker(&["images", "-aq", "--filter", &filter])
+            .lines()
+            .map(|id| format!("image {id}")),
+    );
+    out
+}
+
+/// Containers (any state) whose command holds `marker`: the engine's own build containers,
+/// which carry no label of fclayer's.
+pub fn containers_running(marker: &str) -> Vec<String> {
+    docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"])
+        .lines()
+        .filter(|l| l.contains(marker))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Anonymous volumes (64 hex digits, as the engine names them) that no container uses: what a
+/// container removed without its volumes leaves. Named volumes are someone's on purpose.
+pub fn dangling_volumes() -> std::collections::BTreeSet<String> {
+    docker(&["volume", "ls", "-q", "--filter", "dangling=true"])
+        .lines()
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Files in `dir` that a layer being written leaves beside its target.
+pub fn temporaries_in(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".partial") || n.ends_with(".spool"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Run `body` `times` times, counting the repetitions that pass; prints the count and fails
+/// the test unless all passed.
+pub fn repeat(case: &str, times: usize, mut body: impl FnMut(usize)) {
+    let mut passed = 0;
+    for i in 0..times {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(i)));
+        match r {
+            Ok(()) => passed += 1,
+            Err(_) => eprintln!("case {case}: repetition {} failed", i + 1),
+        }
+    }
+    // Straight to the process's stderr, past the test harness's capture: the counts belong in
+    // the CI log whether the test passes or not.
+    let _ = writeln!(
+        std::io::stderr(),
+        "case {case}: {passed}/{times} repetitions passed"
+    );
+    assert_eq!(passed, times, "case {case}: {passed}/{times} passed");
+}
+
+/// Seconds since the Unix epoch, for `docker events --since/--until`.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Containers created between two Unix times whose labels match `label` (`fclayer`, or
+/// `fclayer.platform=linux/arm64`), from the engine's own events.
+pub fn containers_created(label: &str, since: u64, until: u64) -> usize {
+    docker(&[
+        "events",
+        "--since",
+        &since.to_string(),
+        "--until",
+        &until.to_string(),
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=create",
+        "--filter",
+        &format!("label={label}"),
+        "--format",
+        "{{.ID}}",
+    ])
+    .lines()
+    .count()
+}
