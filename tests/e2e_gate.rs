@@ -301,25 +301,25 @@ fn without_emulation_an_arm64_build_stops_with_how_to_enable_it() {
     let tmp = tempdir();
     let project = python_project(tmp.path(), "six\n");
     let zip = tmp.path().join("arm.zip");
-    // Wheel-only requirements need no emulation at all (they are fetched natively), so force
-    // the emulated path: it is what a source-only requirement, apt or an install script takes.
-    let out = {
+    let build = |extra: &[&str]| {
         let _off = BinfmtOff::new();
         run(fclayer()
             .args([
                 "build",
-                "--emulate",
                 "--runtime",
                 "custom.debian12",
                 "--platform",
                 "linux/arm64",
-                "--base-image",
-                "debian:12-arm64",
             ])
+            .args(["--base-image", "debian:12-arm64"])
+            .args(extra)
             .arg(&project)
             .arg("-o")
             .arg(&zip))
     };
+    // Wheel-only requirements need no emulation at all (they are fetched natively), so force
+    // the emulated path: it is what a source-only requirement, apt or an install script takes.
+    let out = build(&["--emulate"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("cannot run linux/arm64 containers"), "{err}");
@@ -329,22 +329,7 @@ fn without_emulation_an_arm64_build_stops_with_how_to_enable_it() {
     );
     assert!(!zip.exists());
     // And without --emulate, wheels for arm64 are fetched natively: no emulator needed at all.
-    let native = {
-        let _off = BinfmtOff::new();
-        run(fclayer()
-            .args([
-                "build",
-                "--runtime",
-                "custom.debian12",
-                "--platform",
-                "linux/arm64",
-                "--base-image",
-                "debian:12-arm64",
-            ])
-            .arg(&project)
-            .arg("-o")
-            .arg(&zip))
-    };
+    let native = build(&[]);
     assert!(native.status.success(), "{}", stderr(&native));
     assert!(zip_names(&zip).contains(&"python/six.py".to_string()));
     assert!(fclayer_containers().is_empty());
