@@ -17,7 +17,7 @@ links=""
 if [ -d /fclayer/wheels ]; then links="--find-links /fclayer/wheels"; fi
 mkdir -p /opt/python
 cd /fclayer/src
-echo "fclayer: $(python3 -m pip --version | cut -d' ' -f1-2) installing for CPython $FCLAYER_PYVER on $(echo "$FCLAYER_TARGET_PLATFORMS" | cut -d' ' -f1) and older, wheels only"
+echo "fclayer: pip $(python3 -c 'import pip; print(pip.__version__)') installing for CPython $FCLAYER_PYVER on $(echo "$FCLAYER_TARGET_PLATFORMS" | cut -d' ' -f1) and older, wheels only"
 # shellcheck disable=SC2086
 python3 -m pip install --no-compile --target /opt/python --only-binary=:all: $platforms \
   --implementation cp --python-version "$FCLAYER_PYVER" --abi "$abi" --abi abi3 --abi none \

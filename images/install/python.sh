@@ -13,10 +13,19 @@ if ! command -v "$py" >/dev/null 2>&1; then
   echo "fclayer: $py is not in the build image" >&2
   exit 127
 fi
-if ! "$py" -m pip --version >/dev/null 2>&1; then
+# One interpreter start for the check and the versions (`pip --version` alone takes 0.2 s).
+versions=$("$py" -c 'import sys
+try:
+    import pip
+except ImportError:
+    sys.exit(3)
+v = sys.version_info
+print("Python %d.%d.%d, pip %s" % (v[0], v[1], v[2], pip.__version__))
+print("%d.%d" % (v[0], v[1]))') || {
   echo "fclayer: pip is not installed for $py in the build image" >&2
   exit 127
-fi
+}
+pyver=$(echo "$versions" | tail -n 1)
 
 # The layer's folder must start empty: anything the base image left in /opt is not the layer's.
 mkdir -p "$out"
@@ -26,7 +35,7 @@ mkdir -p "$out"
 export PYTHONPATH=/fclayer/hooks
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore PIP_PROGRESS_BAR=off
 
-echo "fclayer: $("$py" --version 2>&1), $("$py" -m pip --version | cut -d' ' -f1-2), glibc cap $FCLAYER_GLIBC"
+echo "fclayer: $(echo "$versions" | head -n 1), glibc cap $FCLAYER_GLIBC"
 cd /fclayer/src
 # --no-compile: no .pyc in the layer. Byte-code embeds timestamps (so two builds would differ),
 #   is specific to the build interpreter's patch level, and FC's /opt is read-only, so Python
@@ -37,7 +46,7 @@ if [ -n "${PIP_CACHE_DIR:-}" ]; then
   # The download cache: every file pip fetches is kept in a wheelhouse in fclayer's cache volume,
   # and installs come from there, so a second build downloads only what changed. (pip's own HTTP
   # cache depends on the index's cache headers, which proxies often strip.)
-  wheelhouse="$PIP_CACHE_DIR/wheelhouse-$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+  wheelhouse="$PIP_CACHE_DIR/wheelhouse-$pyver"
   mkdir -p "$wheelhouse"
   "$py" -m pip download --prefer-binary --dest "$wheelhouse" -r "$FCLAYER_REQUIREMENTS"
   exec "$py" -m pip install --no-compile --prefer-binary --no-index --find-links "$wheelhouse" \
