@@ -661,6 +661,7 @@ async fn install(
         workdir: Some(format!("/{INPUT_ROOT}/src")),
         network_disabled: false,
         volumes: vec![(cache_volume, volume::MOUNT.to_string())],
+        hold: true,
     };
 
     let installers: Vec<String> = kinds.iter().map(|k| describe(*k, rt)).collect();

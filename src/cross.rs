@@ -118,6 +118,7 @@ impl Cross<'_> {
             workdir: Some("/fclayer/src".into()),
             network_disabled: false,
             volumes: vec![(volume.to_string(), crate::docker::volume::MOUNT.to_string())],
+            hold: false,
         }
     }
 
@@ -146,13 +147,15 @@ impl Cross<'_> {
         let mut emulated: BTreeSet<String> = BTreeSet::new();
         let mut wheels: Option<Vec<u8>> = None;
         for _round in 0..MAX_ROUNDS {
-            let spec = self.spec(
+            let mut spec = self.spec(
                 &self.fetch.tag,
                 self.native_platform,
                 "python-fetch",
                 &extra,
                 &self.native_volume,
             );
+            // Its /opt is the layer's (see `RunSpec::hold`).
+            spec.hold = true;
             let container = self.engine.create_container(&spec).await?;
             container.upload("/", self.inputs.to_vec()).await?;
             if let Some(w) = &wheels {
@@ -266,13 +269,15 @@ impl Cross<'_> {
             "FCLAYER_NPM_CPU".to_string(),
             npm_cpu(plan.arch).to_string(),
         )];
-        let spec = self.spec(
+        let mut spec = self.spec(
             &self.fetch.tag,
             self.native_platform,
             "node-fetch",
             &extra,
             &self.native_volume,
         );
+        // Its /opt is the layer's (see `RunSpec::hold`).
+        spec.hold = true;
         let container = self.engine.create_container(&spec).await?;
         container.upload("/", self.inputs.to_vec()).await?;
         let step = self.console.step(

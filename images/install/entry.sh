@@ -24,3 +24,12 @@ for kind in "$@"; do
   echo "fclayer: running $kind"
   sh "/fclayer/install/$kind.sh"
 done
+if [ -n "${FCLAYER_HOLD:-}" ]; then
+  # fclayer copies /opt out of this running container, then stops it (SIGTERM). /opt is deleted
+  # first, while it is still only in memory: stopping writes a container's files to disk, and
+  # deleting written files is what makes removing a stopped container slow. At most an hour.
+  trap 'rm -rf /opt; exit 0' TERM
+  echo "fclayer: holding /opt for copy-out $FCLAYER_HOLD"
+  sleep 3600 &
+  wait $!
+fi

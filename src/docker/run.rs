@@ -32,7 +32,17 @@ pub struct RunSpec {
     pub network_disabled: bool,
     /// Named volumes to mount: (volume, path in the container).
     pub volumes: Vec<(String, String)>,
+    /// The installer's container: after a successful install it stays up (entry.sh waits), so
+    /// /opt is copied out of the running container, and `remove` stops it gracefully. On the
+    /// way out entry.sh deletes /opt while it is still only in memory: stopping a container
+    /// writes its files to disk, and deleting written files is what makes removing a stopped
+    /// one slow (a second per ~1,500 files on a disk mounted with `discard`).
+    pub hold: bool,
 }
+
+/// What entry.sh prints when it holds (followed by the container's own token, so no installer
+/// output can fake it).
+const HOLD_MARKER: &str = "fclayer: holding /opt for copy-out ";
 
 /// How a container ended.
 #[derive(Debug)]
@@ -74,6 +84,8 @@ pub fn describe_code(code: i64) -> String {
 pub struct Container {
     engine: Engine,
     pub id: String,
+    /// The line entry.sh prints once the install succeeded and it holds (see `RunSpec::hold`).
+    hold: Option<String>,
 }
 
 impl Engine {
@@ -82,10 +94,16 @@ impl Engine {
         // Which platform it runs: lets a test (or a user) see from the engine's events whether
         // a build ran anything under emulation.
         labels.insert("fclayer.platform".to_string(), spec.platform.clone());
+        let mut env = spec.env.clone();
+        let hold = spec.hold.then(|| {
+            let token = hold_token();
+            env.push(format!("FCLAYER_HOLD={token}"));
+            format!("{HOLD_MARKER}{token}")
+        });
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             cmd: Some(spec.cmd.clone()),
-            env: Some(spec.env.clone()),
+            env: Some(env),
             working_dir: spec.workdir.clone(),
             labels: Some(labels),
             network_disabled: spec.network_disabled.then_some(true),
@@ -132,6 +150,7 @@ impl Engine {
         Ok(Container {
             engine: self.clone(),
             id: created.id,
+            hold,
         })
     }
 }
@@ -205,6 +224,7 @@ impl Container {
         let work = {
             let tail = Arc::clone(&tail);
             let all = Arc::clone(&all);
+            let hold = self.hold.as_deref();
             let record = move |line: &str| {
                 console.container_line(line);
                 push_tail(&mut tail.lock().expect("tail lock"), line);
@@ -226,6 +246,10 @@ impl Container {
                     partial.push_str(&String::from_utf8_lossy(chunk.as_ref()));
                     while let Some(i) = partial.find('\n') {
                         let line: String = partial.drain(..=i).collect();
+                        if hold == Some(line.trim_end()) {
+                            // Installed, and waiting to be copied out and stopped.
+                            return Ok(0);
+                        }
                         record(&mask_secrets(line.trim_end(), mask));
                     }
                 }
@@ -380,6 +404,19 @@ impl Container {
 
     /// Remove the container now (it is also in the run's cleanup, which then has nothing to do).
     pub async fn remove(self) -> Result<()> {
+        if self.hold.is_some() {
+            // SIGTERM: a holding entry.sh deletes /opt and exits; one that already exited (a
+            // failed install) makes this a no-op. The forced removal below kills what remains.
+            let opts = bollard::query_parameters::StopContainerOptions {
+                t: Some(10),
+                signal: None,
+            };
+            let _ = self
+                .engine
+                .docker
+                .stop_container(&self.id, Some(opts))
+                .await;
+        }
         if let Err(e) = cleanup::remove_container(&self.engine, &self.id).await {
             // Most often the engine went away: say that, not the socket error.
             let e = Error::build(format!("cannot remove container {}: {e}", self.short_id()));
@@ -388,6 +425,20 @@ impl Container {
         self.engine.cleanup().forget_container(&self.id);
         Ok(())
     }
+}
+
+/// A token no installer can guess: the time, the process and a counter, hashed.
+fn hold_token() -> String {
+    use sha2::{Digest, Sha256};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let seed = format!(
+        "{:?} {} {}",
+        std::time::SystemTime::now(),
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    );
+    hex::encode(&Sha256::digest(seed.as_bytes())[..8])
 }
 
 fn removed_from_outside() -> Error {
