@@ -254,9 +254,10 @@ pub async fn build(
 
     // Copying out and compressing run together: the tar stream of /opt goes straight into the
     // packer's spool, so "copying out" ends when the last entry is compressed. Every container's
-    // /opt goes into the one layer (a cross build has one per path taken). Removing a container
-    // takes the engine a second or two: that happens while the ZIP is written, and the build
-    // waits for both (on every path, so a failing build leaves no container in removal).
+    // /opt goes into the one layer (a cross build has one per path taken). The installer's
+    // container is still running (it holds, see `RunSpec::hold`); stopping and removing it
+    // happens while the ZIP is written, and the build waits for both (on every path, so a
+    // failing build leaves no container in removal).
     let mut packer = output.packer(pack_options)?;
     let mut copied_out = Vec::new();
     for container in containers {
