@@ -19,7 +19,7 @@ mkdir -p /opt/python
 cd /fclayer/src
 echo "fclayer: pip $(python3 -c 'import pip; print(pip.__version__)') installing for CPython $FCLAYER_PYVER on $(echo "$FCLAYER_TARGET_PLATFORMS" | cut -d' ' -f1) and older, wheels only"
 # shellcheck disable=SC2086
-python3 -m pip install --no-compile --target /opt/python --only-binary=:all: $platforms \
+python3 /fclayer/install/pip_steps.py install --no-compile --target /opt/python --only-binary=:all: $platforms \
   --implementation cp --python-version "$FCLAYER_PYVER" --abi "$abi" --abi abi3 --abi none \
   $links -r "$FCLAYER_REQUIREMENTS"
 echo "fclayer: installed $(ls -d /opt/python/*.dist-info 2>/dev/null | wc -l) distributions for the target"
