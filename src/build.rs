@@ -292,40 +292,53 @@ pub async fn build(
     );
     packer.set_progress(step.items(packer.entries_seen() as u64, "entries"));
     let max_size = plan.max_size;
-    let (removed, finished) = tokio::join!(
-        futures::future::join_all(copied_out.into_iter().map(Container::remove)),
-        tokio::task::spawn_blocking(move || output.finish(packer, max_size))
-    );
-    let finished = finished.map_err(|e| Error::build(format!("packing stopped: {e}")))??;
-    for r in removed {
-        r?;
-    }
-    step.done(format!(
-        "{} files, {} unpacked, {} zipped",
-        finished.info.files,
-        human_bytes(finished.info.unpacked_size),
-        human_bytes(finished.info.size)
-    ));
-
-    // The ELF gate, then --frozen's comparison, on the finished ZIP before it takes its place.
     let target = Target::new(plan.runtime, Some(plan.platform))?;
     let name = plan.output.display().to_string();
     let (allow, gate_console) = (plan.allow_incompatible, console.clone());
     let frozen = plan.frozen.then(|| manifest::path_for(&plan.output));
-    let (info, manifest) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let zip = finished.zip_path();
-        gate(zip, &name, &target, allow, &gate_console)?;
-        for (kind, versions) in manifest::packages_in(zip)? {
-            manifest.packages.entry(kind).or_default().extend(versions);
-        }
-        manifest.layer = layer_ref(&finished.info);
-        if let Some(path) = &frozen {
-            frozen_check(path, &manifest)?;
-        }
-        Ok((finished.persist()?, manifest))
-    })
-    .await
-    .map_err(|e| Error::build(format!("checking stopped: {e}")))??;
+    // Writing the ZIP, then the ELF gate and --frozen's comparison on it, while the containers
+    // are removed (removal took 0.15 s here, writing 0.02 s and the gate 0.1 s). The ZIP takes
+    // its place only when all of it is done and no container is left.
+    let checking = tokio::task::spawn_blocking(move || -> Result<_, (bool, Error)> {
+        let finished = output.finish(packer, max_size).map_err(|e| (true, e))?;
+        step.done(format!(
+            "{} files, {} unpacked, {} zipped",
+            finished.info.files,
+            human_bytes(finished.info.unpacked_size),
+            human_bytes(finished.info.size)
+        ));
+        let mut check = || -> Result<()> {
+            let zip = finished.zip_path();
+            gate(zip, &name, &target, allow, &gate_console)?;
+            for (kind, versions) in manifest::packages_in(zip)? {
+                manifest.packages.entry(kind).or_default().extend(versions);
+            }
+            manifest.layer = layer_ref(&finished.info);
+            if let Some(path) = &frozen {
+                frozen_check(path, &manifest)?;
+            }
+            Ok(())
+        };
+        check().map_err(|e| (false, e))?;
+        Ok((finished, manifest))
+    });
+    let (removed, checked) = tokio::join!(
+        futures::future::join_all(copied_out.into_iter().map(Container::remove)),
+        checking
+    );
+    let checked = checked.map_err(|e| Error::build(format!("packing stopped: {e}")))?;
+    // A packing error first (the layer could not be written), then a container that could not be
+    // removed, then what the checks found.
+    if let Err((true, e)) = checked {
+        return Err(e);
+    }
+    for r in removed {
+        r?;
+    }
+    let (finished, manifest) = checked.map_err(|(_, e)| e)?;
+    let info = tokio::task::spawn_blocking(move || finished.persist())
+        .await
+        .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
     write_manifest(&target_path, &manifest, console);
     if let Some(key) = cache_key {
         let meta = cache_meta(&key, plan, &info, &manifest);
