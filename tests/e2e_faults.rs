@@ -1,7 +1,7 @@
 //! Faults injected into real builds against a real Docker engine: the installer failing or
 //! hanging, SIGINT/SIGTERM/SIGHUP in each phase, the build container killed or removed from
 //! outside, the engine stopped mid-run, an unwritable or full output directory, a run killed
-//! with SIGKILL (then `fclayer gc`).
+//! with SIGKILL (then `fclayer gc`), a second Ctrl-C while the engine hangs the cleanup.
 //!
 //! The engine-stop test stops the engine in the pid file FCLAYER_TEST_DOCKERD_PIDFILE names
 //! (default dockerd's own /var/run/docker.pid) and starts it again the way it was started; with
@@ -653,6 +653,88 @@ fn gc_removes_what_a_sigkilled_run_left() {
             assert_eq!(temporaries_in(tmp.path()), Vec::<String>::new());
         });
     }
+}
+
+/// Sends SIGCONT to a frozen dockerd when dropped, so a failing test never leaves it stopped.
+struct Thaw(u32);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        send_signal(self.0, "CONT");
+    }
+}
+
+/// A second Ctrl-C skips a cleanup that hangs on an engine that does not answer: dockerd is
+/// frozen (SIGSTOP) after the build container started, so the first Ctrl-C's cleanup waits; the
+/// second ends the run at once, saying `fclayer gc` removes what is left, and once the engine
+/// answers again gc does.
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn a_second_ctrl_c_skips_a_cleanup_the_engine_does_not_answer() {
+    require_engine_and(&[BASE]);
+    let (_, dockerd) = EngineGuard::new();
+    repeat(
+        "second SIGINT while the engine hangs the cleanup",
+        REPS,
+        |_| {
+            let tmp = tempdir();
+            let volumes = dangling_volumes();
+            let (mut fc, out) = Phase::ContainerRun.enter(tmp.path(), "");
+            let pid = fc.pid();
+            let container = container_of(pid);
+            send_signal(dockerd, "STOP");
+            let thaw = Thaw(dockerd);
+            fc.signal("INT");
+            assert!(
+                fc.wait_for("a second Ctrl-C skips this", 30),
+                "no word of the cleanup after the first Ctrl-C:\n{}",
+                fc.stderr_now()
+            );
+            // The cleanup cannot finish while the engine is frozen.
+            std::thread::sleep(Duration::from_millis(1500));
+            assert!(
+                !fc.stderr_now().contains("cleanup skipped"),
+                "the run ended on its own"
+            );
+            let second = std::time::Instant::now();
+            fc.signal("INT");
+            let (code, err) = fc.finish(30);
+            let took = second.elapsed();
+            drop(thaw);
+            assert_eq!(code, Some(130), "exit code: {err}");
+            assert!(
+                took < Duration::from_secs(10),
+                "the second Ctrl-C took {took:?} to end the run"
+            );
+            assert!(
+                err.contains("error: interrupted by SIGINT (Ctrl-C)"),
+                "{err}"
+            );
+            assert!(
+                err.contains(
+                    "cleanup skipped after SIGINT (Ctrl-C); `fclayer gc` removes what this run left"
+                ),
+                "{err}"
+            );
+            assert!(!out.exists(), "a layer was written");
+            assert_eq!(temporaries_in(tmp.path()), Vec::<String>::new());
+            // What the skipped cleanup left is there, and gc removes it.
+            let left = labelled_by(pid);
+            assert!(
+                left.iter().any(|l| l.contains(&container[..12])),
+                "the build container should be left: {left:?}"
+            );
+            let gc = run_gc(&[]);
+            assert!(gc.status.success(), "gc failed");
+            assert!(
+                stderr(&gc).contains(&format!("(run of pid {pid}, gone)")),
+                "{}",
+                stderr(&gc)
+            );
+            assert_nothing_left(pid, &out, &volumes, None);
+        },
+    );
+    later_build_works();
 }
 
 fn run_gc(extra: &[&str]) -> std::process::Output {
