@@ -143,46 +143,114 @@ pub fn check_links(links: &HashMap<String, String>) -> Result<()> {
     Ok(())
 }
 
-/// Follow `link` through the tree; return the final path or why it is unsafe.
-fn resolve(links: &HashMap<String, String>, link: &str) -> std::result::Result<String, String> {
+/// Follow `link` through the others: a chain that leaves the layer or loops is unsafe. Only links
+/// are known here, so every other path passes as a folder and the walk goes on through it.
+fn resolve(links: &HashMap<String, String>, link: &str) -> std::result::Result<(), String> {
+    let target = &links[link];
+    let seen = |path: &str| links.get(path).map_or(Seen::Dir, |t| Seen::Link(t));
+    match follow(link, target, seen) {
+        Resolved::Escapes => Err(format!(
+            "symlink chain from `{link}` leaves the layer (target `{target}`)"
+        )),
+        Resolved::Loop => Err("symlink loop".to_string()),
+        Resolved::Inside(_) | Resolved::Dangling(_) => Ok(()),
+    }
+}
+
+/// What a layer path is, to `follow`.
+pub(crate) enum Seen<'a> {
+    /// A symlink, with its target.
+    Link(&'a str),
+    Dir,
+    File,
+    /// Nothing in the tree.
+    Missing,
+}
+
+/// Where a symlink leads once the layer is unpacked in /opt, following other links on the way
+/// the way the kernel does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Resolved {
+    /// To this layer path (`""` is /opt itself).
+    Inside(String),
+    /// To a path inside /opt that nothing in the tree provides.
+    Dangling(String),
+    /// Out of /opt (an absolute target elsewhere, or `..` above the root).
+    Escapes,
+    Loop,
+}
+
+/// Follow the symlink at `link` (target `target`) the way the kernel does, asking `seen` what each
+/// path on the way is.
+pub(crate) fn follow<'a>(link: &str, target: &str, seen: impl Fn(&str) -> Seen<'a>) -> Resolved {
+    let mut current: Vec<String> = link.split('/').map(str::to_string).collect();
+    current.pop();
     // Components still to walk, in reverse so that pop() yields the next one.
     let mut pending: Vec<String> = Vec::new();
-    let mut current: Vec<String> = link.split('/').map(str::to_string).collect::<Vec<_>>();
-    current.pop();
-    push_rev(&mut pending, &links[link]);
+    if !start(&mut current, &mut pending, target) {
+        return Resolved::Escapes;
+    }
     let mut hops = 0;
     while let Some(part) = pending.pop() {
         match part.as_str() {
             "" | "." => {}
             ".." => {
                 if current.pop().is_none() {
-                    return Err(format!(
-                        "symlink chain from `{link}` leaves the layer (target `{}`)",
-                        links[link]
-                    ));
+                    return Resolved::Escapes;
                 }
             }
             p => {
                 current.push(p.to_string());
                 let here = current.join("/");
-                if let Some(target) = links.get(&here) {
-                    hops += 1;
-                    if hops > 40 {
-                        return Err("symlink loop".to_string());
+                match seen(&here) {
+                    Seen::Link(next) => {
+                        hops += 1;
+                        if hops > 40 {
+                            return Resolved::Loop;
+                        }
+                        current.pop();
+                        if !start(&mut current, &mut pending, next) {
+                            return Resolved::Escapes;
+                        }
                     }
-                    current.pop();
-                    push_rev(&mut pending, target);
+                    Seen::Dir => {}
+                    Seen::File if pending.iter().all(|p| p.is_empty()) => {}
+                    Seen::File | Seen::Missing => {
+                        // Nothing here, or a file used as a folder: the kernel stops with ENOENT
+                        // or ENOTDIR. Report the whole path the link was heading for.
+                        let rest: Vec<&str> = pending.iter().rev().map(String::as_str).collect();
+                        let mut whole = here;
+                        for r in rest.into_iter().filter(|r| !r.is_empty()) {
+                            whole.push('/');
+                            whole.push_str(r);
+                        }
+                        return Resolved::Dangling(whole);
+                    }
                 }
             }
         }
     }
-    Ok(current.join("/"))
+    Resolved::Inside(current.join("/"))
 }
 
-fn push_rev(pending: &mut Vec<String>, target: &str) {
-    for part in target.rsplit('/') {
-        pending.push(part.to_string());
-    }
+/// Queue `target`'s components; an absolute target restarts at the root if it is below /opt.
+/// False if it points outside /opt.
+fn start(current: &mut Vec<String>, pending: &mut Vec<String>, target: &str) -> bool {
+    let rel = match target.strip_prefix('/') {
+        Some(abs) => {
+            let mount = &LAYER_MOUNT[1..];
+            match abs.strip_prefix(mount) {
+                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                    current.clear();
+                    rest
+                }
+                _ => return false,
+            }
+        }
+        None => target,
+    };
+    pending.extend(rel.rsplit('/').map(str::to_string));
+    true
 }
 
 #[cfg(test)]

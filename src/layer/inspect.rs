@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::digest::Digests;
 use crate::error::{Error, IoContext, Result};
+use crate::extract::{Resolved, Seen, follow};
 
 const S_IFMT: u32 = 0o170000;
 const S_IFDIR: u32 = 0o040000;
@@ -285,19 +286,6 @@ impl Warnings {
     }
 }
 
-/// Where a symlink leads once the layer is unpacked in /opt, following other links on the way
-/// the way the kernel does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Resolved {
-    /// To this layer path (`""` is /opt itself).
-    Inside(String),
-    /// To a path inside /opt that nothing in the tree provides.
-    Dangling(String),
-    /// Out of /opt (an absolute target elsewhere, or `..` above the root).
-    Escapes,
-    Loop,
-}
-
 /// Resolve the symlink at `link` (target `target`) against `tree` (layer path → kind and, for
 /// links, target).
 pub(crate) fn resolve(
@@ -305,73 +293,12 @@ pub(crate) fn resolve(
     link: &str,
     target: &str,
 ) -> Resolved {
-    let mut current: Vec<String> = link.split('/').map(str::to_string).collect();
-    current.pop();
-    let mut pending: Vec<String> = Vec::new();
-    if !start(&mut current, &mut pending, target) {
-        return Resolved::Escapes;
-    }
-    let mut hops = 0;
-    while let Some(part) = pending.pop() {
-        match part.as_str() {
-            "" | "." => {}
-            ".." => {
-                if current.pop().is_none() {
-                    return Resolved::Escapes;
-                }
-            }
-            p => {
-                current.push(p.to_string());
-                let here = current.join("/");
-                match tree.get(here.as_str()) {
-                    Some((Node::Symlink, next)) => {
-                        hops += 1;
-                        if hops > 40 {
-                            return Resolved::Loop;
-                        }
-                        current.pop();
-                        if !start(&mut current, &mut pending, next.unwrap_or("")) {
-                            return Resolved::Escapes;
-                        }
-                    }
-                    Some((Node::Dir, _)) => {}
-                    Some((Node::File, _)) if pending.iter().all(|p| p.is_empty()) => {}
-                    _ => {
-                        // Nothing here, or a file used as a folder: the kernel stops with ENOENT
-                        // or ENOTDIR. Report the whole path the link was heading for.
-                        let rest: Vec<&str> = pending.iter().rev().map(String::as_str).collect();
-                        let mut whole = here;
-                        for r in rest.into_iter().filter(|r| !r.is_empty()) {
-                            whole.push('/');
-                            whole.push_str(r);
-                        }
-                        return Resolved::Dangling(whole);
-                    }
-                }
-            }
-        }
-    }
-    Resolved::Inside(current.join("/"))
-}
-
-/// Queue `target`'s components; an absolute target restarts at the root if it is below /opt.
-/// False if it points outside /opt.
-fn start(current: &mut Vec<String>, pending: &mut Vec<String>, target: &str) -> bool {
-    let rel = match target.strip_prefix('/') {
-        Some(abs) => {
-            let mount = &crate::extract::LAYER_MOUNT[1..];
-            match abs.strip_prefix(mount) {
-                Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-                    current.clear();
-                    rest
-                }
-                _ => return false,
-            }
-        }
-        None => target,
-    };
-    pending.extend(rel.rsplit('/').map(str::to_string));
-    true
+    follow(link, target, |path| match tree.get(path) {
+        Some((Node::Symlink, next)) => Seen::Link(next.unwrap_or("")),
+        Some((Node::Dir, _)) => Seen::Dir,
+        Some((Node::File, _)) => Seen::File,
+        None => Seen::Missing,
+    })
 }
 
 /// Which runtime looks in a top-level folder of /opt.

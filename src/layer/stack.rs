@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::inspect::{self, Listing, Node, Resolved, Role, ZipEntry};
+use super::inspect::{self, Listing, Node, Role, ZipEntry};
 use crate::error::{Error, Result};
+use crate::extract::Resolved;
 
 /// FC attaches at most this many layers to a function.
 pub const MAX_LAYERS: usize = 5;
