@@ -336,9 +336,8 @@ pub async fn build(
         r?;
     }
     let (finished, manifest) = checked.map_err(|(_, e)| e)?;
-    let info = tokio::task::spawn_blocking(move || finished.persist())
-        .await
-        .map_err(|e| Error::build(format!("packing stopped: {e}")))??;
+    // A rename into place.
+    let info = finished.persist()?;
     write_manifest(&target_path, &manifest, console);
     if let Some(key) = cache_key {
         let meta = cache_meta(&key, plan, &info, &manifest);
