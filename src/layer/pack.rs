@@ -34,7 +34,6 @@ use zip::DateTime;
 use super::deflate::{Deflater, PIECE};
 use super::digest::Digests;
 use super::zipwrite::{DEFLATED, Header, S_IFDIR, S_IFLNK, S_IFREG, STORED, ZipWriter};
-use crate::console::Progress;
 use crate::error::{Error, IoContext, Result};
 use crate::extract::{self, layer_path};
 
@@ -63,7 +62,30 @@ pub struct PackOptions {
     /// Set by a signal handler: stop at the next entry.
     pub cancel: Option<Arc<AtomicBool>>,
     /// Entries written in the ordered phase (the length is set to their number).
-    pub progress: Progress,
+    pub progress: Arc<dyn Reporter>,
+}
+
+/// Where the packer says how far it got: the UI implements it (a progress bar), the packer only
+/// counts (uv's `Reporter`). Called from the packing thread, so it must be cheap.
+pub trait Reporter: Send + Sync {
+    /// How many units the work has; the count starts again from 0.
+    fn set_length(&self, n: u64);
+    /// `n` more units done.
+    fn inc(&self, n: u64);
+}
+
+/// Reports nowhere.
+struct Silent;
+
+impl Reporter for Silent {
+    fn set_length(&self, _: u64) {}
+    fn inc(&self, _: u64) {}
+}
+
+impl std::fmt::Debug for dyn Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reporter")
+    }
 }
 
 impl Default for PackOptions {
@@ -73,7 +95,7 @@ impl Default for PackOptions {
             level: 6,
             threads: thread::available_parallelism().map_or(2, |n| n.get()),
             cancel: None,
-            progress: Progress::hidden(),
+            progress: Arc::new(Silent),
         }
     }
 }
@@ -359,8 +381,8 @@ impl Packer {
     }
 
     /// Where the ordered phase reports the entries it writes.
-    pub fn set_progress(&mut self, progress: Progress) {
-        self.opts.progress = progress;
+    pub fn set_progress(&mut self, progress: impl Reporter + 'static) {
+        self.opts.progress = Arc::new(progress);
     }
 
     /// The flag that interrupts this packer, if any.
@@ -918,11 +940,11 @@ fn plain_io(io: &io::Error) -> String {
 /// A reader that counts the bytes read through it into a progress bar.
 pub struct Counted<'a, R> {
     inner: R,
-    progress: &'a Progress,
+    progress: &'a dyn Reporter,
 }
 
 impl<'a, R> Counted<'a, R> {
-    pub fn new(inner: R, progress: &'a Progress) -> Self {
+    pub fn new(inner: R, progress: &'a dyn Reporter) -> Self {
         Counted { inner, progress }
     }
 }
