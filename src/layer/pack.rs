@@ -808,31 +808,10 @@ impl Ordered<'_> {
                     zip.data(target.as_bytes()).map_err(zip_error)?;
                 }
                 Kind::File { .. } | Kind::Hardlink { .. } => {
-                    // A hardlink is a second copy of its target, mode included.
-                    let source = match &e.kind {
-                        Kind::Hardlink { target } => &self.entries_by_path(target)?.kind,
-                        kind => kind,
-                    };
-                    let &Kind::File { size, exec, file } = source else {
-                        unreachable!("complete_tree resolved every hardlink to a file");
-                    };
-                    let spooled = &self.files[file];
-                    let compressed = spooled.compressed();
+                    let (size, compressed) = self.write_file(e, &mut zip, &mut buf)?;
                     stats.files += 1;
                     stats.bytes += size;
                     sizes.push((path.to_string(), size, compressed));
-                    zip.start(&Header {
-                        name: path,
-                        method: spooled.method,
-                        crc32: spooled.crc32(),
-                        compressed,
-                        size,
-                        mode: S_IFREG | if exec { 0o755 } else { 0o644 },
-                    })
-                    .map_err(zip_error)?;
-                    for part in &spooled.parts {
-                        self.copy(part, &mut buf, &mut zip)?;
-                    }
                 }
             }
             if !path.contains('/') {
@@ -849,6 +828,39 @@ impl Ordered<'_> {
         sizes.truncate(10);
         stats.largest = sizes;
         Ok(stats)
+    }
+
+    /// Write a file's (or a hardlink's) header and copy its compressed bytes from the spool;
+    /// returns its size and compressed size.
+    fn write_file(
+        &self,
+        e: &Entry,
+        zip: &mut ZipWriter<BufWriter<&mut File>>,
+        buf: &mut [u8],
+    ) -> Result<(u64, u64)> {
+        // A hardlink is a second copy of its target, mode included.
+        let source = match &e.kind {
+            Kind::Hardlink { target } => &self.entries_by_path(target)?.kind,
+            kind => kind,
+        };
+        let &Kind::File { size, exec, file } = source else {
+            unreachable!("complete_tree resolved every hardlink to a file");
+        };
+        let spooled = &self.files[file];
+        let compressed = spooled.compressed();
+        zip.start(&Header {
+            name: &e.path,
+            method: spooled.method,
+            crc32: spooled.crc32(),
+            compressed,
+            size,
+            mode: S_IFREG | if exec { 0o755 } else { 0o644 },
+        })
+        .map_err(|e| write_error("the ZIP", &e))?;
+        for part in &spooled.parts {
+            self.copy(part, buf, zip)?;
+        }
+        Ok((size, compressed))
     }
 
     /// The entry a hardlink points to (checked to exist by `complete_tree`).
