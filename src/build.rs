@@ -29,7 +29,7 @@ use crate::cache::{self, BuildCache, KeyBuilder};
 use crate::console::Console;
 use crate::cross::Cross;
 use crate::docker::Engine;
-use crate::docker::image::BuildImage;
+use crate::docker::image::{BuildImage, UserDockerfile};
 use crate::docker::platform::Execution;
 use crate::docker::run::{Container, RunSpec, mask_secrets, tail_details};
 use crate::docker::volume;
@@ -758,7 +758,17 @@ async fn from_dockerfile(
     console: &Console,
 ) -> Result<(Container, String)> {
     let image = engine
-        .build_user_image(context, dockerfile, spec, plan.platform, console)
+        .build_user_image(
+            context,
+            dockerfile,
+            UserDockerfile {
+                path: &spec.dockerfile,
+                build_args: &spec.build_args,
+                target: spec.target.as_deref(),
+            },
+            plan.platform,
+            console,
+        )
         .await?;
     let id = engine
         .image(&image)

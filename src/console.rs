@@ -5,7 +5,7 @@
 //! line, so CI logs read top to bottom.
 //!
 //! Every line is masked on its way out: credentials the run knows of (passwords in proxy and
-//! index URLs, `.npmrc` tokens) are replaced by `****`, whoever printed them.
+//! index URLs, `.npmrc` tokens) are replaced by `****`, whoever printed them (`secrets::Masker`).
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::Error;
+use crate::layer::pack::Reporter;
+use crate::secrets::Masker;
 
 #[derive(Clone)]
 pub struct Console {
@@ -31,7 +33,7 @@ struct Inner {
     color: bool,
     tty: bool,
     /// Strings never to print.
-    secrets: Mutex<Vec<String>>,
+    secrets: Mutex<Masker>,
     /// The bar of the running step (and its step's number): other output is printed above it,
     /// not through it.
     bar: Mutex<Option<(u64, ProgressBar)>>,
@@ -55,7 +57,7 @@ impl Console {
                 verbose,
                 color,
                 tty,
-                secrets: Mutex::new(Vec::new()),
+                secrets: Mutex::new(Masker::default()),
                 bar: Mutex::new(None),
                 steps: std::sync::atomic::AtomicU64::new(0),
             }),
@@ -90,26 +92,16 @@ impl Console {
     /// Strings to mask in everything printed from now on (shorter than 3 bytes: ignored, they
     /// would mask ordinary text).
     pub fn add_secrets<I: IntoIterator<Item = String>>(&self, secrets: I) {
-        let mut known = self.inner.secrets.lock().expect("console lock");
-        for s in secrets {
-            if s.len() >= 3 && !known.contains(&s) {
-                known.push(s);
-            }
-        }
-        // Longest first, so a secret containing another is masked whole.
-        known.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        self.inner
+            .secrets
+            .lock()
+            .expect("console lock")
+            .add(secrets);
     }
 
     /// `text` with every known secret replaced by `****`.
     pub fn mask(&self, text: &str) -> String {
-        let known = self.inner.secrets.lock().expect("console lock");
-        let mut out = text.to_string();
-        for s in known.iter() {
-            if out.contains(s.as_str()) {
-                out = out.replace(s.as_str(), "****");
-            }
-        }
-        out
+        self.inner.secrets.lock().expect("console lock").mask(text)
     }
 
     /// Write whole lines to stderr, masked, above the running step's bar if there is one.
@@ -286,6 +278,17 @@ impl Progress {
     }
 }
 
+/// The packer reports through this; it knows nothing of bars.
+impl Reporter for Progress {
+    fn set_length(&self, n: u64) {
+        Progress::set_length(self, n);
+    }
+
+    fn inc(&self, n: u64) {
+        Progress::inc(self, n);
+    }
+}
+
 /// A running step; see [`Console::step`].
 pub struct Step {
     console: Console,
@@ -397,12 +400,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secrets_are_masked_longest_first() {
+    fn secrets_are_masked_whole_whatever_order_they_were_added_in() {
         let c = Console::new(true, false);
-        c.add_secrets(["tok".to_string(), "tok-12345".to_string(), "ab".to_string()]);
+        c.add_secrets(["tok".to_string(), "ab".to_string()]);
+        c.add_secrets([
+            "tok-12345".to_string(),
+            "abcd".to_string(),
+            "cdef".to_string(),
+        ]);
         assert_eq!(
-            c.mask("https://u:tok-12345@idx/ tok ab"),
-            "https://u:****@idx/ **** ab"
+            c.mask("https://u:tok-12345@idx/ tok ab abcdef"),
+            "https://u:****@idx/ **** ab ****"
         );
     }
 }

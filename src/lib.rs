@@ -20,7 +20,9 @@ pub mod paths;
 pub mod plan;
 pub mod project;
 pub mod runtime;
+pub mod secrets;
 pub mod tarball;
+pub mod units;
 pub mod verify;
 
 mod commands;

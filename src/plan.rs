@@ -9,6 +9,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::native::Arch;
 use crate::project::{self, ProjectFile};
 use crate::runtime::{self, Kind, Runtime};
+use crate::secrets::passthrough_env;
 
 /// Everything a build needs, checked.
 #[derive(Debug)]
@@ -80,24 +81,6 @@ pub struct CaBundle {
     pub source: PathBuf,
     pub pem: Vec<u8>,
 }
-
-/// Host variables handed to build containers when set: proxies (Docker API clients do not get
-/// them injected the way the docker CLI does) and package-index settings.
-const PASSTHROUGH: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "all_proxy",
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_TRUSTED_HOST",
-    "NPM_CONFIG_REGISTRY",
-    "npm_config_registry",
-];
 
 /// One layer to build: the command line merged with its `[[layer]]` entry, if any.
 #[derive(Debug, Default, Clone)]
@@ -350,7 +333,7 @@ impl BuildPlan {
         };
         let ca = ca_bundle(args.ca_cert.as_deref())?;
         let (mut env, mut secrets) = passthrough_env();
-        let (in_files, npmrc_vars) = project::file_secrets(project);
+        let (in_files, npmrc_vars) = crate::secrets::file_secrets(project);
         secrets.extend(in_files);
         // `.npmrc` may name its token as ${VAR}: npm needs VAR set where it runs. Only npm's
         // conventional names: a project file must not be able to ask for any host variable.
@@ -560,57 +543,9 @@ fn ca_bundle(flag: Option<&Path>) -> Result<Option<CaBundle>> {
     Ok(Some(CaBundle { source: path, pem }))
 }
 
-/// Host variables for the installer, and the credentials inside them.
-fn passthrough_env() -> (Vec<(String, String)>, Vec<String>) {
-    let mut env = Vec::new();
-    let mut secrets = Vec::new();
-    for name in PASSTHROUGH {
-        if let Ok(value) = std::env::var(name)
-            && !value.is_empty()
-        {
-            secrets.extend(url_credentials(&value));
-            env.push((name.to_string(), value));
-        }
-    }
-    (env, secrets)
-}
-
-/// Passwords (and tokens used as user names) in `scheme://user:pass@host` URLs of a value.
-pub fn url_credentials(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for part in value.split([' ', ',']) {
-        let Some((_, rest)) = part.split_once("://") else {
-            continue;
-        };
-        let authority = rest.split('/').next().unwrap_or("");
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            match userinfo.split_once(':') {
-                Some((_, pass)) if !pass.is_empty() => out.push(pass.to_string()),
-                // A lone token as the user name (common for private indexes).
-                None if userinfo.len() >= 8 => out.push(userinfo.to_string()),
-                _ => {}
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credentials_are_found_in_urls() {
-        assert_eq!(
-            url_credentials("https://user:s3cret@pypi.example.com/simple"),
-            vec!["s3cret"]
-        );
-        assert_eq!(
-            url_credentials("https://tok_abcdef123@pkgs.example.com/simple"),
-            vec!["tok_abcdef123"]
-        );
-        assert!(url_credentials("http://proxy:3128").is_empty());
-    }
 
     #[test]
     fn unknown_runtime_lists_valid_ones() {

@@ -307,63 +307,6 @@ fn check_requirement(s: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Credentials the project's own files hold: passwords in the URLs of requirements.txt
-/// (`--index-url https://user:pass@host/simple`) and auth values in `.npmrc`. The files go into
-/// the build container as they are (the installer needs them); these values are masked in
-/// everything fclayer prints. Also returns the environment variables `.npmrc` refers to
-/// (`${NPM_TOKEN}`), which the installer needs set.
-pub fn file_secrets(dir: &Path) -> (Vec<String>, Vec<String>) {
-    let mut secrets = Vec::new();
-    let mut vars = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(dir.join(Kind::Python.manifest())) {
-        for word in text.split_whitespace() {
-            secrets.extend(crate::plan::url_credentials(word));
-        }
-    }
-    if let Ok(text) = std::fs::read_to_string(dir.join(".npmrc")) {
-        let (s, v) = npmrc_secrets(&text);
-        secrets.extend(s);
-        vars.extend(v);
-    }
-    (secrets, vars)
-}
-
-/// Auth values of an `.npmrc` (`_authToken`, `_auth`, `_password`, whether global or scoped to
-/// a registry as `//host/:_authToken`), and the `${VAR}` names they use instead of a value.
-fn npmrc_secrets(text: &str) -> (Vec<String>, Vec<String>) {
-    let mut secrets = Vec::new();
-    let mut vars = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with(['#', ';']) {
-            continue;
-        }
-        let Some((key, value)) = line.split_once('=') else {
-            continue;
-        };
-        let key = key.trim();
-        let name = key.rsplit(':').next().unwrap_or(key);
-        if !matches!(name, "_authToken" | "_auth" | "_password" | "password") {
-            continue;
-        }
-        let value = value.trim().trim_matches(['"', '\'']);
-        let mut rest = value;
-        let mut referenced = false;
-        while let Some(start) = rest.find("${") {
-            let Some(end) = rest[start..].find('}') else {
-                break;
-            };
-            vars.push(rest[start + 2..start + end].to_string());
-            referenced = true;
-            rest = &rest[start + end + 1..];
-        }
-        if !referenced && !value.is_empty() {
-            secrets.push(value.to_string());
-        }
-    }
-    (secrets, vars)
-}
-
 /// Folders never sent into a build container: VCS data, local environments, build output.
 const SKIP_DIRS: &[&str] = &[
     ".git",
@@ -674,20 +617,6 @@ mod tests {
         let e = ProjectFile::load(dir.path()).unwrap_err();
         assert!(e.message.contains("fclayer.toml:3:"), "{}", e.message);
         assert!(e.message.contains("runtim"), "{}", e.message);
-    }
-
-    #[test]
-    fn npmrc_auth_values_and_variables_are_found() {
-        let (secrets, vars) = npmrc_secrets(
-            "registry=https://registry.npmjs.org/\n\
-             //npm.example.com/:_authToken=npm_s3cr3tT0ken\n\
-             ; a comment: _authToken=nope\n\
-             //other.example.com/:_authToken=${NPM_TOKEN}\n\
-             _auth = \"dXNlcjpwYXNz\"\n\
-             //npm.example.com/:username=bob\n",
-        );
-        assert_eq!(secrets, vec!["npm_s3cr3tT0ken", "dXNlcjpwYXNz"]);
-        assert_eq!(vars, vec!["NPM_TOKEN"]);
     }
 
     #[test]

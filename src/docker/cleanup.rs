@@ -16,12 +16,10 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use bollard::query_parameters::{
-    ListContainersOptions, ListImagesOptions, RemoveContainerOptions, RemoveImageOptions,
-};
+use bollard::query_parameters::{ListContainersOptions, ListImagesOptions};
 
-use super::gc::Process;
-use super::{Engine, LABEL_OWNER, LABEL_RUN};
+use super::owner::{LABEL_OWNER, LABEL_RUN, Process};
+use super::{Engine, short_id};
 
 pub struct Cleanup {
     run_id: String,
@@ -113,9 +111,9 @@ impl Cleanup {
         let mut removed = 0;
         let mut errors = Vec::new();
         for id in ids {
-            match remove_container(engine, &id).await {
+            match engine.remove_container(&id).await {
                 Ok(()) => removed += 1,
-                Err(e) => errors.push(format!("container {}: {e}", &id[..id.len().min(12)])),
+                Err(e) => errors.push(format!("container {}: {e}", short_id(&id))),
             }
         }
         // Images last: a container still using one would keep it alive. What goes is what this
@@ -148,7 +146,7 @@ impl Cleanup {
         ids.sort();
         ids.dedup();
         let count = ids.len();
-        let failed = remove_images(engine, ids).await;
+        let failed = engine.remove_images(ids).await;
         removed += count - failed.len();
         errors.extend(
             failed
@@ -162,56 +160,5 @@ impl Cleanup {
 impl Default for Cleanup {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Remove images by ID, children before parents: a chain of build steps is only removable from
-/// its end, so each pass removes what it can and the next retries the rest. Returns the ones
-/// that could not be removed, with why.
-pub async fn remove_images(engine: &Engine, mut ids: Vec<String>) -> Vec<(String, String)> {
-    let mut failed = Vec::new();
-    while !ids.is_empty() {
-        failed.clear();
-        let before = ids.len();
-        for id in std::mem::take(&mut ids) {
-            let opts = RemoveImageOptions {
-                force: true,
-                noprune: true,
-                ..Default::default()
-            };
-            match engine.docker.remove_image(&id, Some(opts), None).await {
-                Ok(_) => {}
-                Err(e) if super::is_not_found(&e) => {}
-                Err(e) => {
-                    failed.push((id.clone(), super::short(&e)));
-                    ids.push(id);
-                }
-            }
-        }
-        if ids.len() == before {
-            break;
-        }
-    }
-    failed
-}
-
-fn short_id(id: &str) -> &str {
-    let id = id.strip_prefix("sha256:").unwrap_or(id);
-    &id[..id.len().min(12)]
-}
-
-/// Force-remove a container and its anonymous volumes; a container already gone is fine.
-pub async fn remove_container(engine: &Engine, id: &str) -> Result<(), String> {
-    let opts = RemoveContainerOptions {
-        force: true,
-        v: true,
-        ..Default::default()
-    };
-    match engine.docker.remove_container(id, Some(opts)).await {
-        Ok(()) => Ok(()),
-        Err(e) if super::is_not_found(&e) => Ok(()),
-        // "removal already in progress" means the engine is on it.
-        Err(e) if super::short(&e).contains("already in progress") => Ok(()),
-        Err(e) => Err(super::short(&e)),
     }
 }

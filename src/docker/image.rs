@@ -4,18 +4,19 @@
 //! an unchanged one is never rebuilt.
 
 use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 
 use bollard::models::ImageInspect;
 use bollard::query_parameters::{BuildImageOptions, CreateImageOptions};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
 
-use super::{Engine, LABEL, is_not_found, normalize_arch, short};
+use super::{Engine, LABEL, is_not_found, normalize_arch, short, short_id};
 
 use crate::console::{Console, Step};
 use crate::error::{Error, Result};
 use crate::images::Context;
-use crate::plan::DockerfileSpec;
+use crate::units::human_bytes;
 
 /// A build image ready to run.
 #[derive(Clone, Debug)]
@@ -63,7 +64,10 @@ impl Engine {
         let step = console.step("Resolving", format!("base image {name} ({platform})"));
         if let Some(found) = self.image(name).await? {
             check_platform(name, &found, platform)?;
-            step.done(format!("found {}", short_id(found.id.as_deref())));
+            step.done(format!(
+                "found {}",
+                short_id(found.id.as_deref().unwrap_or(""))
+            ));
             return Ok(found);
         }
         step.update(
@@ -99,7 +103,10 @@ impl Engine {
             Error::engine(format!("{name} was pulled but the engine cannot find it"))
         })?;
         check_platform(name, &found, platform)?;
-        step.done(format!("pulled {}", short_id(found.id.as_deref())));
+        step.done(format!(
+            "pulled {}",
+            short_id(found.id.as_deref().unwrap_or(""))
+        ));
         Ok(found)
     }
 
@@ -192,7 +199,7 @@ impl Engine {
         &self,
         context: Vec<u8>,
         dockerfile: String,
-        spec: &DockerfileSpec,
+        spec: UserDockerfile<'_>,
         platform: &str,
         console: &Console,
     ) -> Result<String> {
@@ -201,8 +208,8 @@ impl Engine {
             "Building",
             format!(
                 "{} ({} context)",
-                spec.dockerfile.display(),
-                crate::layer::human_bytes(context.len() as u64)
+                spec.path.display(),
+                human_bytes(context.len() as u64)
             ),
         );
         let mut buildargs = proxy_args();
@@ -214,13 +221,13 @@ impl Engine {
             dockerfile,
             buildargs,
             labels: self.labels(),
-            target: spec.target.clone(),
+            target: spec.target.map(str::to_string),
             platform,
         };
         if let Err(failure) = self.run_build(build, &step, console).await? {
             drop(step);
             return Err(failure
-                .into_error(format!("{} failed", spec.dockerfile.display()))
+                .into_error(format!("{} failed", spec.path.display()))
                 .with_hint(
                     "fix the failing step; `docker build` of the same Dockerfile shows the same error",
                 ));
@@ -308,11 +315,15 @@ impl Engine {
     }
 }
 
-/// `sha256:0123456789abcdef...` → `0123456789ab`.
-fn short_id(id: Option<&str>) -> String {
-    let id = id.unwrap_or("");
-    let id = id.strip_prefix("sha256:").unwrap_or(id);
-    id[..id.len().min(12)].to_string()
+/// The user's Dockerfile build, as the plan gives it.
+#[derive(Clone, Copy, Debug)]
+pub struct UserDockerfile<'a> {
+    /// The Dockerfile as the user named it, for messages.
+    pub path: &'a Path,
+    /// `--build-arg`s, in the user's order.
+    pub build_args: &'a [(String, String)],
+    /// The stage to build (`--target`).
+    pub target: Option<&'a str>,
 }
 
 /// One image build to send to the engine.

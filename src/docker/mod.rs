@@ -6,15 +6,18 @@
 //! 2. Everything crosses into and out of containers through the archive API (PUT/GET
 //!    `/containers/{id}/archive`): no bind mounts, so outputs belong to the calling user and a
 //!    remote engine works the same as a local one.
-//! 3. Every container fclayer creates carries the labels below and is registered with the run's
-//!    [`Cleanup`], which removes it on success, failure and Ctrl-C; `fclayer gc` (and the start of
-//!    every build) finds leftovers of killed runs by label and removes those whose process is gone.
+//! 3. Every container fclayer creates carries the labels of [`owner`] and is registered with the
+//!    run's [`Cleanup`], which removes it on success, failure and Ctrl-C; `fclayer gc` (and the
+//!    start of every build) finds leftovers of killed runs by label and removes those whose
+//!    process is gone.
 
 pub mod cleanup;
 pub mod context;
 pub mod gc;
 pub mod image;
+pub mod owner;
 pub mod platform;
+mod remove;
 pub mod run;
 pub mod volume;
 
@@ -28,20 +31,7 @@ pub use cleanup::Cleanup;
 
 use crate::error::{Error, Kind, Result};
 
-/// Label on everything fclayer creates; its value is fclayer's version.
-pub const LABEL: &str = "fclayer";
-/// Label naming the run (process) that created a container.
-pub const LABEL_RUN: &str = "fclayer.run";
-/// Labels recording the process behind a run, so gc can tell a live run from a dead one: its pid
-/// and host name (for people and filters), and the owner (`pid:start time:boot id/pid
-/// namespace`, what gc judges by).
-///
-/// The legacy image builder applies build labels as one step per label, in key order, and each
-/// step leaves an image. The owner label sorts before every other label unique to the run, so
-/// each of those images carries it and can be found again, by the run's cleanup or by gc.
-pub const LABEL_PID: &str = "fclayer.pid";
-pub const LABEL_HOST: &str = "fclayer.host";
-pub const LABEL_OWNER: &str = "fclayer.owner";
+pub use owner::{LABEL, LABEL_HOST, LABEL_OWNER, LABEL_PID, LABEL_RUN};
 
 /// A connection to one Docker engine, and the cleanup registry of this run.
 #[derive(Clone)]
@@ -228,6 +218,16 @@ fn unreachable_engine(host: &str, e: &bollard::errors::Error) -> Error {
     )
 }
 
+/// The short form of a container or image ID, as `docker ps` shows it: `sha256:0123456789abcdef…`
+/// → `0123456789ab`.
+pub fn short_id(id: &str) -> &str {
+    let id = id.strip_prefix("sha256:").unwrap_or(id);
+    match id.char_indices().nth(12) {
+        Some((end, _)) => &id[..end],
+        None => id,
+    }
+}
+
 /// bollard's error text without the request plumbing.
 pub(crate) fn short(e: &bollard::errors::Error) -> String {
     use bollard::errors::Error as E;
@@ -267,4 +267,17 @@ pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
             ..
         }
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_ids_are_twelve_characters_without_the_digest_name() {
+        assert_eq!(short_id("sha256:0123456789abcdef0123"), "0123456789ab");
+        assert_eq!(short_id("0123456789abcdef0123"), "0123456789ab");
+        assert_eq!(short_id("abc"), "abc");
+        assert_eq!(short_id(""), "");
+    }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
@@ -16,9 +15,12 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use super::image::push_tail;
-use super::{Engine, cleanup, is_not_found, short};
+use super::{Engine, is_not_found, short};
 use crate::console::Console;
 use crate::error::{Error, Result};
+use crate::secrets::Masker;
+// Where build.rs takes the masker for the manifest's environment from.
+pub use crate::secrets::mask_secrets;
 
 /// What a build container runs.
 #[derive(Clone, Debug, Default)]
@@ -157,7 +159,7 @@ impl Engine {
 
 impl Container {
     pub fn short_id(&self) -> &str {
-        &self.id[..self.id.len().min(12)]
+        super::short_id(&self.id)
     }
 
     /// Unpack a tar archive at `path` inside the (created, not yet started) container.
@@ -199,12 +201,12 @@ impl Container {
     /// Start the container, follow its output and wait for it to exit, at most `timeout`.
     /// `mask` lists strings (credentials) never to print.
     pub async fn run(&self, timeout: Duration, console: &Console, mask: &[String]) -> Result<Exit> {
-        self.run_with(timeout, console, mask, false).await
+        self.run_with(timeout, console, mask, Keep::Tail).await
     }
 
     /// Like `run`, keeping every line of output (for scripts whose output is their result).
     pub async fn run_collect(&self, timeout: Duration, console: &Console) -> Result<Exit> {
-        self.run_with(timeout, console, &[], true).await
+        self.run_with(timeout, console, &[], Keep::All).await
     }
 
     async fn run_with(
@@ -212,88 +214,31 @@ impl Container {
         timeout: Duration,
         console: &Console,
         mask: &[String],
-        keep_all: bool,
+        keep: Keep,
     ) -> Result<Exit> {
         let docker = &self.engine.docker;
         docker
             .start_container(&self.id, None)
             .await
             .map_err(|e| self.engine.api_error(&e, "cannot start the container"))?;
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let all = Arc::new(Mutex::new(Vec::new()));
-        let work = {
-            let tail = Arc::clone(&tail);
-            let all = Arc::clone(&all);
-            let hold = self.hold.as_deref();
-            let record = move |line: &str| {
-                console.container_line(line);
-                push_tail(&mut tail.lock().expect("tail lock"), line);
-                if keep_all {
-                    all.lock().expect("lines lock").push(line.to_string());
-                }
-            };
-            async move {
-                let opts = LogsOptions {
-                    follow: true,
-                    stdout: true,
-                    stderr: true,
-                    ..Default::default()
-                };
-                let mut logs = docker.logs(&self.id, Some(opts));
-                let mut partial = String::new();
-                while let Some(chunk) = logs.next().await {
-                    let chunk = chunk.map_err(|e| self.engine.lost(&e))?;
-                    partial.push_str(&String::from_utf8_lossy(chunk.as_ref()));
-                    while let Some(i) = partial.find('\n') {
-                        let line: String = partial.drain(..=i).collect();
-                        if hold == Some(line.trim_end()) {
-                            // Installed, and waiting to be copied out and stopped.
-                            return Ok(0);
-                        }
-                        record(&mask_secrets(line.trim_end(), mask));
-                    }
-                }
-                if !partial.trim().is_empty() {
-                    record(&mask_secrets(partial.trim_end(), mask));
-                }
-                let mut wait = docker.wait_container(&self.id, None);
-                let code = match wait.next().await {
-                    Some(Ok(r)) => r.status_code,
-                    Some(Err(bollard::errors::Error::DockerContainerWaitError {
-                        code, ..
-                    })) => code,
-                    Some(Err(e)) if is_not_found(&e) => return Err(removed_from_outside()),
-                    Some(Err(e)) => return Err(self.engine.lost(&e)),
-                    None => {
-                        return Err(Error::engine(
-                            "the engine ended the wait without an exit code",
-                        ));
-                    }
-                };
-                Ok(code)
-            }
+        let mut log = Log {
+            console,
+            masker: Masker::new(mask),
+            keep,
+            tail: VecDeque::new(),
+            lines: Vec::new(),
         };
-        let result = tokio::time::timeout(timeout, work).await;
-        let tail: Vec<String> = tail.lock().expect("tail lock").iter().cloned().collect();
-        let lines = std::mem::take(&mut *all.lock().expect("lines lock"));
+        // The log is borrowed by the future only: once it ends (or times out and is dropped),
+        // what it recorded is still here.
+        let result = tokio::time::timeout(timeout, self.follow(&mut log)).await;
+        let tail: Vec<String> = log.tail.into_iter().collect();
         match result {
-            Ok(Ok(code)) => {
-                // Killed by a signal: the engine knows whether the OOM killer sent it.
-                let oom = code > 128
-                    && docker
-                        .inspect_container(&self.id, None)
-                        .await
-                        .ok()
-                        .and_then(|c| c.state)
-                        .and_then(|s| s.oom_killed)
-                        .unwrap_or(false);
-                Ok(Exit {
-                    code,
-                    oom,
-                    tail,
-                    lines,
-                })
-            }
+            Ok(Ok(code)) => Ok(Exit {
+                code,
+                oom: self.oom_killed(code).await,
+                tail,
+                lines: log.lines,
+            }),
             Ok(Err(e)) => Err(e.with_details(tail_details(&tail))),
             Err(_) => {
                 let _ = docker
@@ -312,6 +257,64 @@ impl Container {
                 .with_hint("raise --timeout if the build is just slow; otherwise look for a step waiting on input or on the network"))
             }
         }
+    }
+
+    /// Follow the container's output line by line into `log` until it ends, then wait for its
+    /// exit code. A holding installer (see `RunSpec::hold`) ends it early with code 0.
+    async fn follow(&self, log: &mut Log<'_>) -> Result<i64> {
+        let opts = LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
+        let mut logs = self.engine.docker.logs(&self.id, Some(opts));
+        let mut partial = String::new();
+        while let Some(chunk) = logs.next().await {
+            let chunk = chunk.map_err(|e| self.engine.lost(&e))?;
+            partial.push_str(&String::from_utf8_lossy(chunk.as_ref()));
+            while let Some(i) = partial.find('\n') {
+                let line: String = partial.drain(..=i).collect();
+                if self.hold.as_deref() == Some(line.trim_end()) {
+                    // Installed, and waiting to be copied out and stopped.
+                    return Ok(0);
+                }
+                log.record(line.trim_end());
+            }
+        }
+        if !partial.trim().is_empty() {
+            log.record(partial.trim_end());
+        }
+        self.exit_code().await
+    }
+
+    /// Wait for the container to exit and return its code.
+    async fn exit_code(&self) -> Result<i64> {
+        let mut wait = self.engine.docker.wait_container(&self.id, None);
+        match wait.next().await {
+            Some(Ok(r)) => Ok(r.status_code),
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) if is_not_found(&e) => Err(removed_from_outside()),
+            Some(Err(e)) => Err(self.engine.lost(&e)),
+            None => Err(Error::engine(
+                "the engine ended the wait without an exit code",
+            )),
+        }
+    }
+
+    /// Whether the kernel's OOM killer ended the container: only a signal can have, and the
+    /// engine knows whether it was the OOM killer's.
+    async fn oom_killed(&self, code: i64) -> bool {
+        code > 128
+            && self
+                .engine
+                .docker
+                .inspect_container(&self.id, None)
+                .await
+                .ok()
+                .and_then(|c| c.state)
+                .and_then(|s| s.oom_killed)
+                .unwrap_or(false)
     }
 
     /// Whether `path` exists in the container's filesystem (works on containers never started).
@@ -417,13 +420,43 @@ impl Container {
                 .stop_container(&self.id, Some(opts))
                 .await;
         }
-        if let Err(e) = cleanup::remove_container(&self.engine, &self.id).await {
+        if let Err(e) = self.engine.remove_container(&self.id).await {
             // Most often the engine went away: say that, not the socket error.
             let e = Error::build(format!("cannot remove container {}: {e}", self.short_id()));
             return Err(self.engine.explain(e).await);
         }
         self.engine.cleanup().forget_container(&self.id);
         Ok(())
+    }
+}
+
+/// Which lines of a container's output `run_with` keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keep {
+    /// The last lines only, for error messages.
+    Tail,
+    /// Every line too (`Exit::lines`).
+    All,
+}
+
+/// Where a running container's output goes: masked, to the console (`--verbose`), into the tail
+/// and, when kept, into the list of all lines.
+struct Log<'a> {
+    console: &'a Console,
+    masker: Masker,
+    keep: Keep,
+    tail: VecDeque<String>,
+    lines: Vec<String>,
+}
+
+impl Log<'_> {
+    fn record(&mut self, line: &str) {
+        let line = self.masker.mask(line);
+        self.console.container_line(&line);
+        push_tail(&mut self.tail, &line);
+        if self.keep == Keep::All {
+            self.lines.push(line);
+        }
     }
 }
 
@@ -456,15 +489,6 @@ pub fn tail_details(tail: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// Replace every secret in `line` with `****`.
-pub fn mask_secrets(line: &str, secrets: &[String]) -> String {
-    let mut out = line.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 3) {
-        out = out.replace(s.as_str(), "****");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,11 +501,18 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_masked() {
-        let s = vec!["s3cret-token".to_string(), "ab".to_string()];
-        assert_eq!(
-            mask_secrets("GET https://u:s3cret-token@idx/simple ab", &s),
-            "GET https://u:****@idx/simple ab"
-        );
+    fn container_lines_are_masked_with_one_secret_inside_another() {
+        // The old per-secret masker printed `https://u:****-12345@idx/ **** ab` here.
+        let console = Console::new(true, false);
+        let mut log = Log {
+            console: &console,
+            masker: Masker::new(&["s3cr3t", "s3cr3t-12345"]),
+            keep: Keep::All,
+            tail: VecDeque::new(),
+            lines: Vec::new(),
+        };
+        log.record("https://u:s3cr3t-12345@idx/ s3cr3t ab");
+        assert_eq!(log.lines, ["https://u:****@idx/ **** ab"]);
+        assert_eq!(log.tail, ["https://u:****@idx/ **** ab"]);
     }
 }

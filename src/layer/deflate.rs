@@ -440,11 +440,6 @@ impl Scanner {
 fn final_block(scanner: &mut Scanner, data: &[u8]) -> Option<(usize, usize)> {
     let limit = data.len() * 8;
     let mut bits = Bits::new(data);
-    let Scanner {
-        litlen,
-        dist,
-        codes,
-    } = scanner;
     let mut lengths = [0u8; 320];
     loop {
         bits.refill();
@@ -464,75 +459,18 @@ fn final_block(scanner: &mut Scanner, data: &[u8]) -> Option<(usize, usize)> {
                 }
                 bits.seek(aligned + 32 + len as usize * 8);
             }
-            kind @ (1 | 2) => {
-                if kind == 1 {
-                    lengths[..144].fill(8);
-                    lengths[144..256].fill(9);
-                    lengths[256..280].fill(7);
-                    lengths[280..288].fill(8);
-                    litlen.build(&lengths[..288], litlen_entry)?;
-                    dist.build(&[5; 30], distance_entry)?;
-                } else {
-                    let hlit = bits.take(5) as usize + 257;
-                    let hdist = bits.take(5) as usize + 1;
-                    let hclen = bits.take(4) as usize + 4;
-                    let mut code_lengths = [0u8; 19];
-                    for &at in &CODE_LENGTH_ORDER[..hclen] {
-                        bits.refill();
-                        code_lengths[at] = bits.take(3) as u8;
-                    }
-                    // Entries carry the symbol itself here, in bits 6-10: code lengths 0-15 and
-                    // the repeat codes 16-18.
-                    codes.build(&code_lengths, |symbol| (symbol as u16 + 1) << 6)?;
-                    let all = &mut lengths[..hlit + hdist];
-                    let mut i = 0;
-                    while i < all.len() {
-                        bits.refill();
-                        let entry = codes.lookup(&bits);
-                        if entry == INVALID {
-                            return None;
-                        }
-                        bits.consume(u32::from(entry & 63));
-                        let (value, repeat) = match ((entry >> 6) & 31) - 1 {
-                            len @ 0..=15 => (len as u8, 1),
-                            16 => (*all.get(i.checked_sub(1)?)?, 3 + bits.take(2) as usize),
-                            17 => (0, 3 + bits.take(3) as usize),
-                            _ => (0, 11 + bits.take(7) as usize),
-                        };
-                        all.get_mut(i..i + repeat)?.fill(value);
-                        i += repeat;
-                    }
-                    litlen.build(&all[..hlit], litlen_entry)?;
-                    dist.build(&all[hlit..], distance_entry)?;
-                }
-                // Symbols until the end of the block: a length with its extra bits is at most
-                // 20 bits, a distance 28, so 48 bits cover any one step. Whether a symbol is a
-                // literal or a length is as good as random, so instead of branching on it, every
-                // step looks up a distance too and consumes it only after a length (a mispredicted
-                // branch costs more than the lookup).
-                let mut bad_distance = false;
-                loop {
-                    if bits.count < 48 {
-                        bits.refill();
-                        if bits.next > data.len() + 8 {
-                            return None;
-                        }
-                    }
-                    let entry = litlen.lookup(&bits);
-                    bits.consume(u32::from(entry & 63));
-                    let kind = entry & (3 << 6);
-                    let after_length = u16::from(kind == LENGTH).wrapping_neg();
-                    let distance = dist.lookup(&bits) & after_length;
-                    bad_distance |= after_length != 0 && distance == INVALID;
-                    bits.consume(u32::from(distance & 63));
-                    if kind == LITERAL || kind == LENGTH {
-                        continue;
-                    }
-                    if kind == END_OF_BLOCK && !bad_distance {
-                        break;
-                    }
-                    return None;
-                }
+            1 => {
+                lengths[..144].fill(8);
+                lengths[144..256].fill(9);
+                lengths[256..280].fill(7);
+                lengths[280..288].fill(8);
+                scanner.litlen.build(&lengths[..288], litlen_entry)?;
+                scanner.dist.build(&[5; 30], distance_entry)?;
+                skip_symbols(&mut bits, scanner, data.len())?;
+            }
+            2 => {
+                read_dynamic_codes(&mut bits, scanner, &mut lengths)?;
+                skip_symbols(&mut bits, scanner, data.len())?;
             }
             _ => return None,
         }
@@ -543,6 +481,83 @@ fn final_block(scanner: &mut Scanner, data: &[u8]) -> Option<(usize, usize)> {
         if is_final {
             return (end.div_ceil(8) == data.len()).then_some((start, end));
         }
+    }
+}
+
+/// Read a dynamic block's code lengths (RFC 1951, 3.2.7) and build its literal/length and
+/// distance tables into `scanner`. `lengths` is scratch space.
+#[inline]
+fn read_dynamic_codes(
+    bits: &mut Bits,
+    scanner: &mut Scanner,
+    lengths: &mut [u8; 320],
+) -> Option<()> {
+    let hlit = bits.take(5) as usize + 257;
+    let hdist = bits.take(5) as usize + 1;
+    let hclen = bits.take(4) as usize + 4;
+    let mut code_lengths = [0u8; 19];
+    for &at in &CODE_LENGTH_ORDER[..hclen] {
+        bits.refill();
+        code_lengths[at] = bits.take(3) as u8;
+    }
+    // Entries carry the symbol itself here, in bits 6-10: code lengths 0-15 and the repeat codes
+    // 16-18.
+    let codes = &mut scanner.codes;
+    codes.build(&code_lengths, |symbol| (symbol as u16 + 1) << 6)?;
+    let all = &mut lengths[..hlit + hdist];
+    let mut i = 0;
+    while i < all.len() {
+        bits.refill();
+        let entry = codes.lookup(bits);
+        if entry == INVALID {
+            return None;
+        }
+        bits.consume(u32::from(entry & 63));
+        let (value, repeat) = match ((entry >> 6) & 31) - 1 {
+            len @ 0..=15 => (len as u8, 1),
+            16 => (*all.get(i.checked_sub(1)?)?, 3 + bits.take(2) as usize),
+            17 => (0, 3 + bits.take(3) as usize),
+            _ => (0, 11 + bits.take(7) as usize),
+        };
+        all.get_mut(i..i + repeat)?.fill(value);
+        i += repeat;
+    }
+    scanner.litlen.build(&all[..hlit], litlen_entry)?;
+    scanner.dist.build(&all[hlit..], distance_entry)
+}
+
+/// Consume a Huffman block's symbols up to its end-of-block code, with the tables in `scanner`.
+/// `None` on an invalid code or when the walk runs past the end of the `len` bytes.
+///
+/// A length with its extra bits is at most 20 bits, a distance 28, so 48 bits cover any one step.
+/// Whether a symbol is a literal or a length is as good as random, so instead of branching on it,
+/// every step looks up a distance too and consumes it only after a length (a mispredicted branch
+/// costs more than the lookup).
+#[inline]
+fn skip_symbols(bits: &mut Bits, scanner: &Scanner, len: usize) -> Option<()> {
+    let (litlen, dist) = (&scanner.litlen, &scanner.dist);
+    let mut bad_distance = false;
+    loop {
+        if bits.count < 48 {
+            bits.refill();
+            if bits.next > len + 8 {
+                return None;
+            }
+        }
+        let entry = litlen.lookup(bits);
+        bits.consume(u32::from(entry & 63));
+        let kind = entry & (3 << 6);
+        let after_length = u16::from(kind == LENGTH).wrapping_neg();
+        let distance = dist.lookup(bits) & after_length;
+        bad_distance |= after_length != 0 && distance == INVALID;
+        bits.consume(u32::from(distance & 63));
+        if kind == LITERAL || kind == LENGTH {
+            continue;
+        }
+        if kind == END_OF_BLOCK && !bad_distance {
+            return Some(());
+        }
+        return None;
     }
 }
 

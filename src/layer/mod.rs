@@ -24,6 +24,8 @@ use serde::Serialize;
 use tempfile::NamedTempFile;
 
 use crate::error::{Error, IoContext, Result};
+// Sizes in messages; re-exported for the modules that import it from here.
+pub use crate::units::human_bytes;
 use digest::Digests;
 use pack::{PackOptions, PackStats, Packer};
 
@@ -301,21 +303,6 @@ pub fn pack_dir(dir: &Path, target: &Path, opts: PackOptions, max_size: u64) -> 
     output.finish(packer, max_size)?.persist()
 }
 
-/// Sizes the way people read them: 28.2 MB (decimal units, as FC's limits are stated).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1000.0;
-    let mut unit = 0;
-    while v >= 1000.0 && unit < UNITS.len() - 1 {
-        v /= 1000.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
-}
-
 /// Open a layer ZIP for reading.
 pub fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<File>>> {
     let file = File::open(path).at("open", path)?;
@@ -347,12 +334,5 @@ mod tests {
         drop((live, other));
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
-    }
-
-    #[test]
-    fn human_bytes_reads_well() {
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(28_225_258), "28.2 MB");
-        assert_eq!(human_bytes(500_000_000), "500.0 MB");
     }
 }

@@ -34,7 +34,6 @@ use zip::DateTime;
 use super::deflate::{Deflater, PIECE};
 use super::digest::Digests;
 use super::zipwrite::{DEFLATED, Header, S_IFDIR, S_IFLNK, S_IFREG, STORED, ZipWriter};
-use crate::console::Progress;
 use crate::error::{Error, IoContext, Result};
 use crate::extract::{self, layer_path};
 
@@ -63,7 +62,30 @@ pub struct PackOptions {
     /// Set by a signal handler: stop at the next entry.
     pub cancel: Option<Arc<AtomicBool>>,
     /// Entries written in the ordered phase (the length is set to their number).
-    pub progress: Progress,
+    pub progress: Arc<dyn Reporter>,
+}
+
+/// Where the packer says how far it got: the UI implements it (a progress bar), the packer only
+/// counts (uv's `Reporter`). Called from the packing thread, so it must be cheap.
+pub trait Reporter: Send + Sync {
+    /// How many units the work has; the count starts again from 0.
+    fn set_length(&self, n: u64);
+    /// `n` more units done.
+    fn inc(&self, n: u64);
+}
+
+/// Reports nowhere.
+struct Silent;
+
+impl Reporter for Silent {
+    fn set_length(&self, _: u64) {}
+    fn inc(&self, _: u64) {}
+}
+
+impl std::fmt::Debug for dyn Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reporter")
+    }
 }
 
 impl Default for PackOptions {
@@ -73,7 +95,7 @@ impl Default for PackOptions {
             level: 6,
             threads: thread::available_parallelism().map_or(2, |n| n.get()),
             cancel: None,
-            progress: Progress::hidden(),
+            progress: Arc::new(Silent),
         }
     }
 }
@@ -359,8 +381,8 @@ impl Packer {
     }
 
     /// Where the ordered phase reports the entries it writes.
-    pub fn set_progress(&mut self, progress: Progress) {
-        self.opts.progress = progress;
+    pub fn set_progress(&mut self, progress: impl Reporter + 'static) {
+        self.opts.progress = Arc::new(progress);
     }
 
     /// The flag that interrupts this packer, if any.
@@ -786,31 +808,10 @@ impl Ordered<'_> {
                     zip.data(target.as_bytes()).map_err(zip_error)?;
                 }
                 Kind::File { .. } | Kind::Hardlink { .. } => {
-                    // A hardlink is a second copy of its target, mode included.
-                    let source = match &e.kind {
-                        Kind::Hardlink { target } => &self.entries_by_path(target)?.kind,
-                        kind => kind,
-                    };
-                    let &Kind::File { size, exec, file } = source else {
-                        unreachable!("complete_tree resolved every hardlink to a file");
-                    };
-                    let spooled = &self.files[file];
-                    let compressed = spooled.compressed();
+                    let (size, compressed) = self.write_file(e, &mut zip, &mut buf)?;
                     stats.files += 1;
                     stats.bytes += size;
                     sizes.push((path.to_string(), size, compressed));
-                    zip.start(&Header {
-                        name: path,
-                        method: spooled.method,
-                        crc32: spooled.crc32(),
-                        compressed,
-                        size,
-                        mode: S_IFREG | if exec { 0o755 } else { 0o644 },
-                    })
-                    .map_err(zip_error)?;
-                    for part in &spooled.parts {
-                        self.copy(part, &mut buf, &mut zip)?;
-                    }
                 }
             }
             if !path.contains('/') {
@@ -827,6 +828,39 @@ impl Ordered<'_> {
         sizes.truncate(10);
         stats.largest = sizes;
         Ok(stats)
+    }
+
+    /// Write a file's (or a hardlink's) header and copy its compressed bytes from the spool;
+    /// returns its size and compressed size.
+    fn write_file(
+        &self,
+        e: &Entry,
+        zip: &mut ZipWriter<BufWriter<&mut File>>,
+        buf: &mut [u8],
+    ) -> Result<(u64, u64)> {
+        // A hardlink is a second copy of its target, mode included.
+        let source = match &e.kind {
+            Kind::Hardlink { target } => &self.entries_by_path(target)?.kind,
+            kind => kind,
+        };
+        let &Kind::File { size, exec, file } = source else {
+            unreachable!("complete_tree resolved every hardlink to a file");
+        };
+        let spooled = &self.files[file];
+        let compressed = spooled.compressed();
+        zip.start(&Header {
+            name: &e.path,
+            method: spooled.method,
+            crc32: spooled.crc32(),
+            compressed,
+            size,
+            mode: S_IFREG | if exec { 0o755 } else { 0o644 },
+        })
+        .map_err(|e| write_error("the ZIP", &e))?;
+        for part in &spooled.parts {
+            self.copy(part, buf, zip)?;
+        }
+        Ok((size, compressed))
     }
 
     /// The entry a hardlink points to (checked to exist by `complete_tree`).
@@ -918,11 +952,11 @@ fn plain_io(io: &io::Error) -> String {
 /// A reader that counts the bytes read through it into a progress bar.
 pub struct Counted<'a, R> {
     inner: R,
-    progress: &'a Progress,
+    progress: &'a dyn Reporter,
 }
 
 impl<'a, R> Counted<'a, R> {
-    pub fn new(inner: R, progress: &'a Progress) -> Self {
+    pub fn new(inner: R, progress: &'a dyn Reporter) -> Self {
         Counted { inner, progress }
     }
 }

@@ -51,6 +51,13 @@ pub struct Header<'a> {
     pub mode: u32,
 }
 
+/// What the local header and the central record of one entry share.
+struct Fields {
+    version: u16,
+    flags: u16,
+    name_len: u16,
+}
+
 /// Writes a ZIP to `W` front to back, hashing every byte.
 pub struct ZipWriter<W: Write> {
     out: W,
@@ -84,27 +91,38 @@ impl<W: Write> ZipWriter<W> {
     /// through `data`.
     pub fn start(&mut self, header: &Header) -> io::Result<()> {
         assert_eq!(self.owed, 0, "previous entry is incomplete");
-        let name = header.name.as_bytes();
-        let name_len = u16::try_from(name.len())
+        let name_len = u16::try_from(header.name.len())
             .map_err(|_| io::Error::other(format!("name too long for a ZIP: {}", header.name)))?;
         let big_sizes = header.size >= MAX32 || header.compressed >= MAX32;
-        let far = self.offset >= MAX32;
         let base_version = if header.method == DEFLATED || header.mode & 0o170000 == S_IFDIR {
             20
         } else {
             10
         };
-        let version = if big_sizes || far {
-            VERSION_ZIP64
-        } else {
-            base_version
+        let fields = Fields {
+            version: if big_sizes || self.offset >= MAX32 {
+                VERSION_ZIP64
+            } else {
+                base_version
+            },
+            flags: if header.name.is_ascii() { 0 } else { 1 << 11 },
+            name_len,
         };
-        let flags: u16 = if header.name.is_ascii() { 0 } else { 1 << 11 };
+        let local = self.local_header(header, &fields, big_sizes);
+        self.add_central(header, &fields);
+        self.entries += 1;
+        self.emit(&local)?;
+        self.owed = header.compressed;
+        Ok(())
+    }
 
+    /// The local header of an entry that starts at the current offset.
+    fn local_header(&self, header: &Header, fields: &Fields, big_sizes: bool) -> Vec<u8> {
+        let name = header.name.as_bytes();
         let mut local = Vec::with_capacity(30 + name.len() + 20);
         put32(&mut local, LOCAL_HEADER);
-        put16(&mut local, version);
-        put16(&mut local, flags);
+        put16(&mut local, fields.version);
+        put16(&mut local, fields.flags);
         put16(&mut local, header.method);
         put16(&mut local, self.time);
         put16(&mut local, self.date);
@@ -113,7 +131,7 @@ impl<W: Write> ZipWriter<W> {
             // Both sizes go in the ZIP64 field of a local header, or neither does.
             put32(&mut local, MAX32 as u32);
             put32(&mut local, MAX32 as u32);
-            put16(&mut local, name_len);
+            put16(&mut local, fields.name_len);
             put16(&mut local, 20);
             local.extend_from_slice(name);
             put16(&mut local, ZIP64_EXTRA);
@@ -123,13 +141,16 @@ impl<W: Write> ZipWriter<W> {
         } else {
             put32(&mut local, header.compressed as u32);
             put32(&mut local, header.size as u32);
-            put16(&mut local, name_len);
+            put16(&mut local, fields.name_len);
             put16(&mut local, 0);
             local.extend_from_slice(name);
         }
+        local
+    }
 
-        // In the central directory, only the fields that overflow move to the ZIP64 field, in
-        // the order the format fixes.
+    /// Add the entry's record to the central directory. Only the fields that overflow move to
+    /// the ZIP64 field, in the order the format fixes.
+    fn add_central(&mut self, header: &Header, fields: &Fields) {
         let mut extra = Vec::new();
         let field = |value: u64, extra: &mut Vec<u8>| -> u32 {
             if value >= MAX32 {
@@ -144,16 +165,16 @@ impl<W: Write> ZipWriter<W> {
         let offset = field(self.offset, &mut extra);
         let c = &mut self.central;
         put32(c, CENTRAL_HEADER);
-        put16(c, UNIX | version);
-        put16(c, version);
-        put16(c, flags);
+        put16(c, UNIX | fields.version);
+        put16(c, fields.version);
+        put16(c, fields.flags);
         put16(c, header.method);
         put16(c, self.time);
         put16(c, self.date);
         put32(c, header.crc32);
         put32(c, compressed);
         put32(c, size);
-        put16(c, name_len);
+        put16(c, fields.name_len);
         put16(
             c,
             if extra.is_empty() {
@@ -167,17 +188,12 @@ impl<W: Write> ZipWriter<W> {
         put16(c, 0); // internal attributes
         put32(c, header.mode << 16);
         put32(c, offset);
-        c.extend_from_slice(name);
+        c.extend_from_slice(header.name.as_bytes());
         if !extra.is_empty() {
             put16(c, ZIP64_EXTRA);
             put16(c, extra.len() as u16);
             c.extend_from_slice(&extra);
         }
-
-        self.entries += 1;
-        self.emit(&local)?;
-        self.owed = header.compressed;
-        Ok(())
     }
 
     /// Write (part of) the current entry's data.
