@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+use crate::runtime::Kind;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -142,112 +143,37 @@ fn diff_maps(
     }
 }
 
-/// Package versions found in a layer ZIP, per installer.
+/// Package versions found in a layer ZIP, per installer: every entry is shown to every kind's
+/// version reader (`runtime/<kind>.rs`), which reads the entry's bytes only when it wants them.
 pub fn packages_in(zip_path: &Path) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
     let mut zip = crate::layer::open_zip(zip_path)?;
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let names: Vec<String> = (0..zip.len())
-        .filter_map(|i| {
-            zip.name_for_index(i)
-                .and_then(|n| n.ok())
-                .map(|n| n.into_owned())
-        })
-        .collect();
-    for name in &names {
-        if let Some(dist) = name
-            .strip_prefix("python/")
-            .and_then(|r| r.strip_suffix(".dist-info/METADATA"))
-            .filter(|d| !d.contains('/'))
-        {
-            // The folder name is NAME-VERSION with '-' in names escaped to '_'.
-            if let Some((pkg, ver)) = dist.rsplit_once('-') {
-                out.entry("python".into())
-                    .or_default()
-                    .insert(pkg.to_lowercase(), ver.into());
-            }
-        }
-        if let Some(jar) = name
-            .strip_prefix("java/lib/")
-            .filter(|j| j.ends_with(".jar") && !j.contains('/'))
-        {
-            let stem = jar.trim_end_matches(".jar");
-            let split = stem.char_indices().rev().find(|(i, c)| {
-                *c == '-' && stem[i + 1..].starts_with(|d: char| d.is_ascii_digit())
-            });
-            let (a, v) = match split {
-                Some((i, _)) => (&stem[..i], &stem[i + 1..]),
-                None => (stem, ""),
-            };
-            out.entry("java".into())
-                .or_default()
-                .insert(a.into(), v.into());
-        }
-    }
-    let read_json = |zip: &mut zip::ZipArchive<_>, name: &str| -> Option<serde_json::Value> {
-        let mut f = zip.by_name(name).ok()?;
-        let mut s = String::new();
-        f.read_to_string(&mut s).ok()?;
-        serde_json::from_str(&s).ok()
-    };
-    for name in &names {
-        let Some(rest) = name.strip_prefix("nodejs/node_modules/") else {
+    for i in 0..zip.len() {
+        let Some(name) = zip
+            .name_for_index(i)
+            .and_then(|n| n.ok())
+            .map(|n| n.into_owned())
+        else {
             continue;
         };
-        if !rest.ends_with("/package.json") || rest.contains("/test/") {
-            continue;
-        }
-        // node_modules/<pkg>/package.json, @scope/<pkg>/package.json, or nested node_modules.
-        let parts: Vec<&str> = rest.split('/').collect();
-        let depth_ok = match parts.as_slice() {
-            [_, "package.json"] => true,
-            [s, _, "package.json"] => s.starts_with('@'),
-            _ => {
-                rest.contains("/node_modules/") && {
-                    let tail = rest.rsplit_once("/node_modules/").map_or("", |(_, t)| t);
-                    let t: Vec<&str> = tail.split('/').collect();
-                    matches!(t.as_slice(), [_, "package.json"])
-                        || matches!(t.as_slice(), [s, _, "package.json"] if s.starts_with('@'))
-                }
-            }
+        let mut read = || {
+            let mut bytes = Vec::new();
+            zip.by_index(i).ok()?.read_to_end(&mut bytes).ok()?;
+            Some(bytes)
         };
-        if !depth_ok {
-            continue;
-        }
-        if let Some(v) = read_json(&mut zip, name)
-            && let (Some(n), Some(ver)) = (v["name"].as_str(), v["version"].as_str())
-        {
-            let key = rest.trim_end_matches("/package.json").to_string();
-            let label = if key == n { n.to_string() } else { key };
-            out.entry("node".into())
-                .or_default()
-                .insert(label, ver.into());
-        }
-    }
-    if names
-        .iter()
-        .any(|n| n == "php/vendor/composer/installed.json")
-        && let Some(v) = read_json(&mut zip, "php/vendor/composer/installed.json")
-    {
-        // Composer 2 wraps the list in {"packages": [...]}; Composer 1 writes the list itself.
-        let list = v.get("packages").cloned().unwrap_or(v);
-        for p in list.as_array().into_iter().flatten() {
-            if let (Some(n), Some(ver)) = (p["name"].as_str(), p["version"].as_str()) {
-                out.entry("php".into())
+        for kind in Kind::ALL {
+            for (package, version) in (kind.language().versions)(&name, &mut read) {
+                out.entry(kind.name().into())
                     .or_default()
-                    .insert(n.into(), ver.into());
+                    .insert(package, version);
             }
         }
     }
     Ok(out)
 }
 
-/// `package=version` lines (the apt installer's report) as a map.
-pub fn parse_versions(text: &str) -> BTreeMap<String, String> {
-    text.lines()
-        .filter_map(|l| l.trim().split_once('='))
-        .map(|(p, v)| (p.to_string(), v.to_string()))
-        .collect()
-}
+/// `package=version` lines (the apt installer's report) as a map; the parser lives with apt.
+pub use crate::runtime::apt::parse_versions;
 
 #[cfg(test)]
 mod tests {

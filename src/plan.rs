@@ -309,7 +309,7 @@ impl BuildPlan {
                         return Err(Error::input(format!(
                             "runtime {} cannot load a {kind} layer ({} found in {})",
                             rt.name,
-                            kind.manifest(),
+                            kind.project_file(),
                             project.display()
                         ))
                         .with_hint(format!(
@@ -381,7 +381,7 @@ fn default_for(kind: Kind) -> &'static Runtime {
     Runtime::find(runtime::default_runtime(kind)).expect("default runtimes exist (tested)")
 }
 
-/// The kinds the project's files (and --apt) call for, each manifest checked. With a runtime
+/// The kinds the project's files (and --apt) call for, each project file checked. With a runtime
 /// chosen, only the languages it can load count; without one, two languages are ambiguous.
 fn install_kinds(
     project: &Path,
@@ -396,7 +396,7 @@ fn install_kinds(
             return Err(Error::input(format!(
                 "the layer's kind is {only}, but {} has no {}",
                 project.display(),
-                only.manifest()
+                only.project_file()
             )));
         }
     }
@@ -408,7 +408,7 @@ fn install_kinds(
         match runtime {
             Some(rt) => kinds.retain(|k| *k == Kind::Apt || rt.supports(*k)),
             None => {
-                let names: Vec<&str> = languages.iter().map(|k| k.manifest()).collect();
+                let names: Vec<&str> = languages.iter().map(|k| k.project_file()).collect();
                 return Err(Error::input(format!(
                     "{} holds files of several kinds ({}): fclayer cannot tell which layer to build",
                     project.display(),
@@ -423,7 +423,7 @@ fn install_kinds(
         }
     }
     if kinds.is_empty() {
-        let wanted: Vec<&str> = Kind::ALL.iter().map(|k| k.manifest()).collect();
+        let wanted: Vec<&str> = Kind::ALL.iter().map(|k| k.project_file()).collect();
         return Err(Error::input(format!(
             "nothing to build in {}: no {}, and no --apt packages",
             project.display(),
@@ -435,14 +435,14 @@ fn install_kinds(
     }
     let mut apt = Vec::new();
     for kind in &kinds {
-        let manifest = project.join(kind.manifest());
+        let file = project.join(kind.project_file());
         match kind {
             Kind::Apt => {
-                if manifest.is_file() {
-                    apt.extend(project::read_apt_list(&manifest)?);
+                if file.is_file() {
+                    apt.extend(runtime::apt::read_apt_list(&file)?);
                 }
                 for p in apt_flags {
-                    project::check_apt_name(p).map_err(|why| {
+                    runtime::apt::check_apt_name(p).map_err(|why| {
                         Error::input(format!("--apt {p}: {why}"))
                             .with_hint("give Debian package names, e.g. --apt postgresql-client")
                     })?;
@@ -451,10 +451,7 @@ fn install_kinds(
                     }
                 }
             }
-            Kind::Python => project::check_requirements(&manifest)?,
-            Kind::Node => project::check_package_json(&manifest)?,
-            Kind::Java => project::check_pom(&manifest)?,
-            Kind::Php => project::check_composer_json(&manifest)?,
+            _ => (kind.language().check)(&file)?,
         }
     }
     Ok((kinds, apt))

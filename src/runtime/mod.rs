@@ -1,19 +1,84 @@
 //! The table of Function Compute runtimes: which Debian release each runs on, its glibc and
-//! C++ runtime, the languages it carries, the build image that matches it, and where each kind
-//! of layer content goes inside the ZIP.
+//! C++ runtime, the languages it carries, the build image that matches it. And the kinds of
+//! layer content (the languages, with system packages counted as one), each in a file of its own.
 //!
 //! Facts come from FC's runtime documentation and the public `aliyun/fc-docker` Dockerfiles
 //! (see `docs/runtimes.md`). Every runtime is x86_64: FC has no ARM runtimes.
+//!
+//! ## One file per kind
+//! `apt.rs`, `python.rs`, `node.rs`, `java.rs` and `php.rs` have the same shape, top to bottom:
+//! a `LANGUAGE` static (name, installer, project files, folders in the ZIP, default runtime,
+//! which runtimes load it, and the two functions below), the check of its project files, its
+//! version reader for the provenance manifest, then its installer's environment and the text
+//! that describes it. Everything else asks [`Kind::language`], so adding a package manager
+//! (a lockfile, a second installer) means editing that one file and its install script.
+//!
+//! `Language` is a plain struct of data and function pointers, one `static` per file, rather
+//! than a trait: the facts are constants, the functions take the same arguments for every
+//! kind, and a table of statics needs neither generics nor `dyn` to be listed or looked up.
+//! `Kind` stays the enum the rest of the code matches and stores (plans, caches, serde), and
+//! [`Kind::language`] is the one `match` that names every kind.
 
 pub mod apt;
 pub mod java;
 pub mod node;
 pub mod php;
+pub(crate) mod project_text;
 pub mod python;
 
 use std::fmt;
+use std::path::Path;
 
 use serde::Serialize;
+
+use crate::error::Result;
+
+/// One kind of layer content: what detects it, what installs it, where it goes, how its
+/// versions are read back. Each kind's file defines its own as `LANGUAGE`.
+#[derive(Debug)]
+pub struct Language {
+    /// The name users write (`kind = "python"`) and the manifest's package group.
+    pub name: &'static str,
+    /// The tool that installs it, for messages.
+    pub installer: &'static str,
+    /// Files whose presence in the project calls for this kind, most exact first; the first is
+    /// the one messages name.
+    pub project_files: &'static [&'static str],
+    /// The folders inside the ZIP (and so under `/opt`) it fills.
+    pub layer_dirs: &'static [&'static str],
+    /// Where in the ZIP the runtime looks for it, for the runtime table.
+    pub search_path: &'static str,
+    /// The runtime used when neither `--runtime` nor the project file names one.
+    pub default_runtime: &'static str,
+    /// Whether a runtime can load this kind of layer.
+    pub runs_on: fn(&Runtime) -> bool,
+    /// Check a project file before any container starts: a mistake is reported with its file
+    /// and line.
+    pub check: fn(&Path) -> Result<()>,
+    /// The `(package, version)` pairs one entry of a built layer tells, given its path in the
+    /// ZIP and a way to read its bytes (called only when the path is one the kind reads).
+    pub versions: fn(&str, ReadEntry<'_>) -> Vec<(String, String)>,
+}
+
+/// Reads the bytes of the layer entry being looked at; `None` when it cannot be read.
+pub type ReadEntry<'a> = &'a mut dyn FnMut() -> Option<Vec<u8>>;
+
+impl Language {
+    /// The first of this kind's project files that `dir` holds.
+    pub fn project_file_in(&self, dir: &Path) -> Option<&'static str> {
+        self.project_files
+            .iter()
+            .copied()
+            .find(|f| dir.join(f).is_file())
+    }
+}
+
+/// A layer entry's bytes as JSON, for the version readers; unreadable or bad JSON is `None`
+/// (the manifest lists what it can read, the installer already succeeded).
+fn json_entry(read: ReadEntry<'_>) -> Option<serde_json::Value> {
+    let text = String::from_utf8(read()?).ok()?;
+    serde_json::from_str(&text).ok()
+}
 
 /// A Debian release that FC runtimes are built on, with the ABI levels it provides.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -117,58 +182,46 @@ pub enum Kind {
 impl Kind {
     pub const ALL: [Kind; 5] = [Kind::Apt, Kind::Python, Kind::Node, Kind::Java, Kind::Php];
 
-    pub fn name(self) -> &'static str {
+    /// Everything fclayer knows about this kind, from the kind's own file. The one `match`
+    /// that names every kind.
+    pub fn language(self) -> &'static Language {
         match self {
-            Kind::Apt => "apt",
-            Kind::Python => "python",
-            Kind::Node => "node",
-            Kind::Java => "java",
-            Kind::Php => "php",
+            Kind::Apt => &apt::LANGUAGE,
+            Kind::Python => &python::LANGUAGE,
+            Kind::Node => &node::LANGUAGE,
+            Kind::Java => &java::LANGUAGE,
+            Kind::Php => &php::LANGUAGE,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.language().name
     }
 
     /// The folders inside the ZIP (and so under `/opt`) this kind fills.
     pub fn layer_dirs(self) -> &'static [&'static str] {
-        match self {
-            Kind::Apt => &["bin", "lib"],
-            Kind::Python => &["python"],
-            Kind::Node => &["nodejs"],
-            Kind::Java => &["java"],
-            Kind::Php => &["php"],
-        }
+        self.language().layer_dirs
     }
 
     /// Where in the ZIP the runtime looks for this kind's content, for the runtime table.
     pub fn search_path(self) -> &'static str {
-        match self {
-            Kind::Apt => "bin/ lib/",
-            Kind::Python => "python/",
-            Kind::Node => "nodejs/node_modules/",
-            Kind::Java => "java/lib/",
-            Kind::Php => "php/",
-        }
+        self.language().search_path
     }
 
-    /// The project file that marks a project of this kind.
+    /// The project file that marks a project of this kind, as messages name it.
+    pub fn project_file(self) -> &'static str {
+        self.language().project_files[0]
+    }
+
+    /// The old name of [`Kind::project_file`] ("manifest" also names the provenance file).
+    /// Kept only so that code written against it still builds; new code calls `project_file`.
     pub fn manifest(self) -> &'static str {
-        match self {
-            Kind::Apt => "apt.txt",
-            Kind::Python => "requirements.txt",
-            Kind::Node => "package.json",
-            Kind::Java => "pom.xml",
-            Kind::Php => "composer.json",
-        }
+        self.project_file()
     }
 
     /// The tool that installs this kind, for messages.
     pub fn installer(self) -> &'static str {
-        match self {
-            Kind::Apt => "apt",
-            Kind::Python => "pip",
-            Kind::Node => "npm",
-            Kind::Java => "Maven",
-            Kind::Php => "Composer",
-        }
+        self.language().installer
     }
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -367,13 +420,7 @@ impl Runtime {
 
     /// The kinds of layer this runtime can load. System packages suit every runtime.
     pub fn supports(&self, kind: Kind) -> bool {
-        match kind {
-            Kind::Apt => true,
-            Kind::Python => self.python.is_some(),
-            Kind::Node => self.node.is_some(),
-            Kind::Java => self.java.is_some(),
-            Kind::Php => self.php.is_some(),
-        }
+        (kind.language().runs_on)(self)
     }
 
     /// The languages this runtime carries, for the table: "Python 3.9", "Node.js 20".
@@ -409,13 +456,7 @@ impl Runtime {
 /// one: the newest built-in runtime of that language on FC, `custom.debian10` for system
 /// packages alone.
 pub fn default_runtime(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Apt => "custom.debian10",
-        Kind::Python => "python3.10",
-        Kind::Node => "nodejs20",
-        Kind::Java => "java11",
-        Kind::Php => "php7.2",
-    }
+    kind.language().default_runtime
 }
 
 #[cfg(test)]

@@ -2,7 +2,76 @@
 //! `/opt/nodejs/node_modules` (`npm ci` with a lockfile), building native addons with the
 //! runtime's Node headers (images/install/node.sh).
 
-use super::Runtime;
+use std::path::Path;
+
+use super::project_text::check_json_manifest;
+use super::{Language, ReadEntry, Runtime};
+use crate::error::Result;
+
+pub static LANGUAGE: Language = Language {
+    name: "node",
+    installer: "npm",
+    project_files: &["package.json"],
+    layer_dirs: &["nodejs"],
+    search_path: "nodejs/node_modules/",
+    default_runtime: "nodejs20",
+    runs_on: |rt| rt.node.is_some(),
+    check: check_package_json,
+    versions,
+};
+
+/// package.json, and package-lock.json when there is one, must be JSON objects with their
+/// dependency maps as objects.
+pub fn check_package_json(path: &Path) -> Result<()> {
+    check_json_manifest(
+        path,
+        &["dependencies", "optionalDependencies", "devDependencies"],
+    )?;
+    let lock = path.with_file_name("package-lock.json");
+    if lock.is_file() {
+        check_json_manifest(&lock, &[])?;
+    }
+    Ok(())
+}
+
+/// Installed packages: the package.json at the root of each package below
+/// `nodejs/node_modules/`, labelled by its name, or by its path when that differs (a nested
+/// copy: `a/node_modules/b`).
+pub fn versions(name: &str, read: ReadEntry<'_>) -> Vec<(String, String)> {
+    let Some(rest) = name.strip_prefix("nodejs/node_modules/") else {
+        return Vec::new();
+    };
+    if !rest.ends_with("/package.json") || rest.contains("/test/") || !is_package_root(rest) {
+        return Vec::new();
+    }
+    let Some(v) = super::json_entry(read) else {
+        return Vec::new();
+    };
+    let (Some(n), Some(ver)) = (v["name"].as_str(), v["version"].as_str()) else {
+        return Vec::new();
+    };
+    let key = rest.trim_end_matches("/package.json");
+    let label = if key == n { n } else { key };
+    vec![(label.to_string(), ver.to_string())]
+}
+
+/// `<pkg>/package.json`, `@scope/<pkg>/package.json`, or either below a nested node_modules;
+/// not the package.json files some packages keep in their own subfolders.
+fn is_package_root(rest: &str) -> bool {
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [_, "package.json"] => true,
+        [s, _, "package.json"] => s.starts_with('@'),
+        _ => {
+            rest.contains("/node_modules/") && {
+                let tail = rest.rsplit_once("/node_modules/").map_or("", |(_, t)| t);
+                let t: Vec<&str> = tail.split('/').collect();
+                matches!(t.as_slice(), [_, "package.json"])
+                    || matches!(t.as_slice(), [s, _, "package.json"] if s.starts_with('@'))
+            }
+        }
+    }
+}
 
 /// Environment for images/install/node.sh.
 pub fn installer_env(runtime: &Runtime) -> Vec<(String, String)> {
@@ -12,4 +81,52 @@ pub fn installer_env(runtime: &Runtime) -> Vec<(String, String)> {
 
 pub fn describe(runtime: &Runtime) -> String {
     format!("npm (Node.js {})", runtime.node.map_or("?", |l| l.version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_json_reports_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("package.json");
+        std::fs::write(
+            &p,
+            "{\n  \"name\": \"x\",\n  \"dependencies\": {\"a\": \"1\"\n}\n",
+        )
+        .unwrap();
+        let e = check_package_json(&p).unwrap_err();
+        assert!(e.message.contains("package.json:5:"), "{}", e.message);
+        std::fs::write(&p, "{\"dependencies\": [\"a\"]}").unwrap();
+        assert!(
+            check_package_json(&p)
+                .unwrap_err()
+                .message
+                .contains("must be an object")
+        );
+    }
+
+    #[test]
+    fn versions_come_from_package_roots_only() {
+        let read = |body: &'static str| move || Some(body.as_bytes().to_vec());
+        let v = versions(
+            "nodejs/node_modules/@scope/x/package.json",
+            &mut read(r#"{"name":"@scope/x","version":"1.2.3"}"#),
+        );
+        assert_eq!(v, vec![("@scope/x".to_string(), "1.2.3".to_string())]);
+        let v = versions(
+            "nodejs/node_modules/a/node_modules/b/package.json",
+            &mut read(r#"{"name":"b","version":"2.0.0"}"#),
+        );
+        assert_eq!(
+            v,
+            vec![("a/node_modules/b".to_string(), "2.0.0".to_string())]
+        );
+        let mut unread = || -> Option<Vec<u8>> { panic!("not a package root") };
+        assert!(versions("nodejs/node_modules/a/lib/package.json", &mut unread).is_empty());
+        assert!(versions("nodejs/node_modules/a/test/package.json", &mut unread).is_empty());
+        assert!(versions("nodejs/node_modules/a/index.js", &mut unread).is_empty());
+        assert!(versions("nodejs/node_modules/a/package.json", &mut read("{")).is_empty());
+    }
 }
