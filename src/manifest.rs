@@ -14,6 +14,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+use crate::layer::read::{Entry, Kind, LayerZip};
+
+/// package.json and installed.json files are read up to this size; a larger one is not
+/// a package's metadata.
+const MAX_JSON: u64 = 64 << 20;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -144,15 +149,19 @@ fn diff_maps(
 
 /// Package versions found in a layer ZIP, per installer.
 pub fn packages_in(zip_path: &Path) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-    let mut zip = crate::layer::open_zip(zip_path)?;
+    let mut zip = LayerZip::open(zip_path)?;
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    let names: Vec<String> = (0..zip.len())
-        .filter_map(|i| {
-            zip.name_for_index(i)
-                .and_then(|n| n.ok())
-                .map(|n| n.into_owned())
-        })
-        .collect();
+    // Files by layer path (names that cannot land where they say are left out).
+    let mut files: BTreeMap<String, Entry> = BTreeMap::new();
+    for e in zip.entries() {
+        let e = e?;
+        if e.kind == Kind::File
+            && let Some(p) = e.path()
+        {
+            files.entry(p.to_string()).or_insert(e);
+        }
+    }
+    let names: Vec<String> = files.keys().cloned().collect();
     for name in &names {
         if let Some(dist) = name
             .strip_prefix("python/")
@@ -183,10 +192,13 @@ pub fn packages_in(zip_path: &Path) -> Result<BTreeMap<String, BTreeMap<String, 
                 .insert(a.into(), v.into());
         }
     }
-    let read_json = |zip: &mut zip::ZipArchive<_>, name: &str| -> Option<serde_json::Value> {
-        let mut f = zip.by_name(name).ok()?;
+    let read_json = |zip: &mut LayerZip, name: &str| -> Option<serde_json::Value> {
         let mut s = String::new();
-        f.read_to_string(&mut s).ok()?;
+        zip.open_entry(files.get(name)?)
+            .ok()?
+            .take(MAX_JSON)
+            .read_to_string(&mut s)
+            .ok()?;
         serde_json::from_str(&s).ok()
     };
     for name in &names {

@@ -13,6 +13,7 @@ mod deflate;
 pub mod digest;
 pub mod inspect;
 pub mod pack;
+pub mod read;
 pub mod stack;
 mod zipwrite;
 
@@ -314,17 +315,6 @@ pub fn human_bytes(n: u64) -> String {
         unit += 1;
     }
     format!("{v:.1} {}", UNITS[unit])
-}
-
-/// Open a layer ZIP for reading.
-pub fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<File>>> {
-    let file = File::open(path).at("open", path)?;
-    zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
-        Error::input(format!(
-            "{} is not a readable ZIP file: {e}",
-            path.display()
-        ))
-    })
 }
 
 #[cfg(test)]
