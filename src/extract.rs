@@ -12,41 +12,136 @@ use crate::error::{Error, Result};
 /// Where FC unpacks every layer; absolute link targets must stay below it.
 pub const LAYER_MOUNT: &str = "/opt";
 
+/// What is wrong with an entry name, as one rule for every reader and writer of layers: the
+/// packer refuses all of these, the ZIP readers skip (`Outside`) or report the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameIssue {
+    /// Not UTF-8: FC may unpack it garbled (the name is shown lossily).
+    NotUtf8,
+    /// A control character (a terminal escape, a newline): shown escaped.
+    Control(char),
+    /// Absolute: unzip strips the `/` or refuses, so it never lands where named.
+    Absolute,
+    /// Climbs with `..`: it would land outside /opt, or nowhere.
+    DotDot,
+}
+
+impl NameIssue {
+    fn why(self) -> String {
+        match self {
+            NameIssue::NotUtf8 => "name is not valid UTF-8".to_string(),
+            NameIssue::Control(c) => format!("name contains the control character {c:?}"),
+            NameIssue::Absolute => "absolute path".to_string(),
+            NameIssue::DotDot => "path contains `..`".to_string(),
+        }
+    }
+}
+
+/// A raw entry name read by the one name rule: its layer path (lossy UTF-8, `/`-separated, no
+/// empty or `.` parts; `""` for the root), and the first issue found, checked in the order
+/// UTF-8, control characters, absolute, `..`. A NUL byte counts as a control character.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Name {
+    pub path: String,
+    pub issue: Option<NameIssue>,
+    /// Absolute or climbing with `..`, whatever the first issue is: it cannot land where named.
+    pub outside: bool,
+    /// Holds a backslash (made on Windows?): a plain character on Linux, not a folder.
+    pub backslash: bool,
+}
+
+impl Name {
+    pub fn parse(raw: &[u8]) -> Name {
+        let lossy = String::from_utf8_lossy(raw);
+        let mut issue = std::str::from_utf8(raw)
+            .is_err()
+            .then_some(NameIssue::NotUtf8);
+        if issue.is_none()
+            && let Some(c) = lossy.chars().find(|c| c.is_control())
+        {
+            issue = Some(NameIssue::Control(c));
+        }
+        let mut outside = lossy.starts_with('/');
+        if outside {
+            issue.get_or_insert(NameIssue::Absolute);
+        }
+        let mut path = String::with_capacity(lossy.len());
+        for part in lossy.split('/') {
+            match part {
+                "" | "." => continue,
+                ".." => {
+                    outside = true;
+                    issue.get_or_insert(NameIssue::DotDot);
+                }
+                p => {
+                    if !path.is_empty() {
+                        path.push('/');
+                    }
+                    path.push_str(p);
+                }
+            }
+        }
+        Name {
+            path,
+            issue,
+            outside,
+            backslash: raw.contains(&b'\\'),
+        }
+    }
+
+    /// The raw name for a message: lossy UTF-8 with control characters escaped.
+    pub fn shown(raw: &[u8]) -> String {
+        escape_controls(&String::from_utf8_lossy(raw))
+    }
+}
+
+/// `s` with control characters escaped (`\n`, `\u{1b}`), safe to print on a terminal.
+pub fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// Validate a raw entry name (as bytes from a tar header or a directory walk) into a layer path.
 /// `strip` is a leading directory to remove (`opt` for a container's `/opt` archive); a name equal
-/// to `strip` itself yields `None` (the root has no entry of its own).
+/// to `strip` itself yields `None` (the root has no entry of its own). Every [`NameIssue`] is
+/// refused: what enters a layer must land exactly where it is named.
 pub fn layer_path(raw: &[u8], strip: Option<&str>) -> Result<Option<String>> {
-    let shown = String::from_utf8_lossy(raw).into_owned();
-    let name = std::str::from_utf8(raw).map_err(|_| reject(&shown, "name is not valid UTF-8"))?;
-    if let Some(c) = name.chars().find(|c| c.is_control()) {
-        return Err(reject(
-            &shown.escape_debug().to_string(),
-            &format!("name contains the control character {:?}", c),
-        ));
+    let name = Name::parse(raw);
+    if let Some(issue) = name.issue {
+        return Err(refuse(&Name::shown(raw), issue));
     }
-    if name.starts_with('/') {
-        return Err(reject(name, "absolute path"));
-    }
-    let mut parts = Vec::new();
-    for part in name.split('/') {
-        match part {
-            "" | "." => continue,
-            ".." => return Err(reject(name, "path contains `..`")),
-            p => parts.push(p),
-        }
-    }
+    let mut path = name.path;
     if let Some(prefix) = strip {
-        match parts.first() {
-            Some(first) if *first == prefix => {
-                parts.remove(0);
+        match path.split_once('/') {
+            Some((first, rest)) if first == prefix => path = rest.to_string(),
+            None if path == prefix => path.clear(),
+            _ => {
+                return Err(reject(
+                    &Name::shown(raw),
+                    &format!("entry is outside `{prefix}/`"),
+                ));
             }
-            _ => return Err(reject(name, &format!("entry is outside `{prefix}/`"))),
         }
     }
-    if parts.is_empty() {
+    if path.is_empty() {
         return Ok(None);
     }
-    Ok(Some(parts.join("/")))
+    Ok(Some(path))
+}
+
+/// The error for a name the packer's rule refuses (`shown` is the escaped raw name).
+pub fn refuse(shown: &str, issue: NameIssue) -> Error {
+    reject(shown, &issue.why())
 }
 
 fn reject(name: &str, why: &str) -> Error {

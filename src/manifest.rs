@@ -14,7 +14,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
+use crate::layer::read::{Entry, Kind as EntryKind, LayerZip};
 use crate::runtime::Kind;
+
+/// An entry is read for its version up to this size (a package.json, a METADATA file, Composer's
+/// installed.json); a larger one is not a package's metadata.
+const MAX_METADATA: u64 = 64 << 20;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -146,23 +151,30 @@ fn diff_maps(
 /// Package versions found in a layer ZIP, per installer: every entry is shown to every kind's
 /// version reader (`runtime/<kind>.rs`), which reads the entry's bytes only when it wants them.
 pub fn packages_in(zip_path: &Path) -> Result<BTreeMap<String, BTreeMap<String, String>>> {
-    let mut zip = crate::layer::open_zip(zip_path)?;
+    let mut zip = LayerZip::open(zip_path)?;
+    // Files by layer path (names that cannot land where they say are left out).
+    let mut files: BTreeMap<String, Entry> = BTreeMap::new();
+    for e in zip.entries() {
+        let e = e?;
+        if e.kind == EntryKind::File
+            && let Some(p) = e.path()
+        {
+            files.entry(p.to_string()).or_insert(e);
+        }
+    }
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for i in 0..zip.len() {
-        let Some(name) = zip
-            .name_for_index(i)
-            .and_then(|n| n.ok())
-            .map(|n| n.into_owned())
-        else {
-            continue;
-        };
+    for (name, entry) in &files {
         let mut read = || {
             let mut bytes = Vec::new();
-            zip.by_index(i).ok()?.read_to_end(&mut bytes).ok()?;
+            zip.open_entry(entry)
+                .ok()?
+                .take(MAX_METADATA)
+                .read_to_end(&mut bytes)
+                .ok()?;
             Some(bytes)
         };
         for kind in Kind::ALL {
-            for (package, version) in (kind.language().versions)(&name, &mut read) {
+            for (package, version) in (kind.language().versions)(name, &mut read) {
                 out.entry(kind.name().into())
                     .or_default()
                     .insert(package, version);

@@ -21,6 +21,7 @@ use crate::docker::run::RunSpec;
 use crate::error::{Error, Result};
 use crate::extract;
 use crate::images;
+use crate::layer::read::{Kind, LayerZip};
 use crate::runtime::{Runtime, python};
 use crate::tarball::TarBuilder;
 
@@ -78,14 +79,14 @@ pub struct Contents {
 
 /// Read the layer's listing (and the first bytes of each file) to find what to try.
 pub fn contents(zip_path: &Path) -> Result<Contents> {
-    let mut zip = crate::layer::open_zip(zip_path)?;
+    let mut zip = LayerZip::open(zip_path)?;
     let mut out = Contents::default();
     for i in 0..zip.len() {
-        let mut f = zip
-            .by_index(i)
-            .map_err(|e| Error::input(format!("cannot read {}: {e}", zip_path.display())))?;
-        let name = f.name().map(|n| n.into_owned()).unwrap_or_default();
-        let is_link = f.unix_mode().is_some_and(|m| m & 0o170000 == 0o120000);
+        let e = zip.entry(i)?;
+        // A name that cannot land where it says is refused when the layer is streamed.
+        let Some(name) = e.path().map(str::to_string) else {
+            continue;
+        };
         if let Some(rest) = name.strip_prefix("python/")
             && let Some(m) = python_module(rest)
         {
@@ -96,9 +97,12 @@ pub fn contents(zip_path: &Path) -> Result<Contents> {
         {
             out.node_packages.push(p);
         }
-        if !f.is_dir() && !is_link {
+        if e.kind == Kind::File {
             let mut magic = [0u8; 4];
-            if f.read_exact(&mut magic).is_ok() && &magic == b"\x7fELF" && loadable(&name) {
+            if zip.open_entry(&e)?.read_exact(&mut magic).is_ok()
+                && magic == crate::native::elf::MAGIC
+                && loadable(&name)
+            {
                 out.elf_files.push(name);
             }
         }
@@ -338,37 +342,39 @@ pub fn parse(lines: &[String]) -> Vec<Item> {
 /// Write the layer as a tar whose entries are relative to /opt, keeping modes and symlinks.
 /// Names are checked like any other untrusted archive's.
 fn layer_as_tar(zip_path: &Path, out: &mut dyn Write) -> Result<()> {
-    let mut zip = crate::layer::open_zip(zip_path)?;
+    let mut zip = LayerZip::open(zip_path)?;
     let mut tar = tar::Builder::new(out);
     let fail = |e: std::io::Error| Error::build(format!("cannot stream the layer: {e}"));
     for i in 0..zip.len() {
-        let mut f = zip
-            .by_index(i)
-            .map_err(|e| Error::input(format!("cannot read {}: {e}", zip_path.display())))?;
-        let raw = f.name_raw().to_vec();
-        let Some(path) = extract::layer_path(&raw, None)? else {
+        let e = zip.entry(i)?;
+        // The packer's rule: every name issue is refused.
+        let Some(path) = e.strict_path()? else {
             continue;
         };
-        let mode = f.unix_mode().unwrap_or(0o644);
+        let mode = e.mode.unwrap_or(0o644);
         let mut h = tar::Header::new_gnu();
         h.set_mtime(0);
         h.set_mode(mode & 0o7777);
-        if f.is_dir() {
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_size(0);
-            tar.append_data(&mut h, &path, std::io::empty())
-                .map_err(fail)?;
-        } else if mode & 0o170000 == 0o120000 {
-            let mut target = String::new();
-            f.read_to_string(&mut target).map_err(fail)?;
-            let target = extract::link_target(&path, &target)?;
-            h.set_entry_type(tar::EntryType::Symlink);
-            h.set_size(0);
-            tar.append_link(&mut h, &path, &target).map_err(fail)?;
-        } else {
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_size(f.size());
-            tar.append_data(&mut h, &path, &mut f).map_err(fail)?;
+        match e.kind {
+            Kind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                tar.append_data(&mut h, path, std::io::empty())
+                    .map_err(fail)?;
+            }
+            Kind::Symlink => {
+                let target = zip.link_target(&e)?;
+                let target = extract::link_target(path, &target)?;
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                tar.append_link(&mut h, path, &target).map_err(fail)?;
+            }
+            Kind::File => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(e.size);
+                tar.append_data(&mut h, path, zip.open_entry(&e)?)
+                    .map_err(fail)?;
+            }
         }
     }
     tar.into_inner().map_err(fail)?.flush().map_err(fail)?;

@@ -13,6 +13,7 @@ mod deflate;
 pub mod digest;
 pub mod inspect;
 pub mod pack;
+pub mod read;
 pub mod stack;
 mod zipwrite;
 
@@ -303,16 +304,6 @@ pub fn pack_dir(dir: &Path, target: &Path, opts: PackOptions, max_size: u64) -> 
     output.finish(packer, max_size)?.persist()
 }
 
-/// Open a layer ZIP for reading.
-pub fn open_zip(path: &Path) -> Result<zip::ZipArchive<BufReader<File>>> {
-    let file = File::open(path).at("open", path)?;
-    zip::ZipArchive::new(BufReader::new(file)).map_err(|e| {
-        Error::input(format!(
-            "{} is not a readable ZIP file: {e}",
-            path.display()
-        ))
-    })
-}
 
 #[cfg(test)]
 mod tests {

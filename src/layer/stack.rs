@@ -130,66 +130,19 @@ pub fn stack(zips: &[PathBuf]) -> Result<Report> {
     for (i, l) in listings.iter().enumerate() {
         warnings.extend(l.warnings.iter().map(|w| format!("#{}: {w}", i + 1)));
     }
-
-    let mut merged: HashMap<&str, Winner<'_>> = HashMap::new();
-    let mut shadows: BTreeMap<&str, Shadow> = BTreeMap::new();
-    let mut conflicts: BTreeMap<&str, Conflict> = BTreeMap::new();
     let mut layers: Vec<Layer> = zips
         .iter()
         .zip(&listings)
         .enumerate()
         .map(|(i, (path, l))| summary(i + 1, path, l))
         .collect();
-
+    let mut m = Merge::default();
     for (i, listing) in listings.iter().enumerate() {
-        let n = i + 1;
-        for e in &listing.entries {
-            if let Some(blocker) = hidden_below(&merged, &e.path, n) {
-                // The blocker was recorded as a conflict when this layer's directory reached it,
-                // unless this ZIP itself holds entries below a file (already warned about).
-                if let Some(c) = conflicts.get_mut(blocker) {
-                    loser(c, n, None).hidden_entries += 1;
-                }
-                layers[i].hidden_by_conflicts += 1;
-                continue;
-            }
-            let Some(w) = merged.get(e.path.as_str()) else {
-                merged.insert(&e.path, Winner { layer: n, entry: e });
-                continue;
-            };
-            let (wn, we) = (w.layer, w.entry);
-            match (&we.node, &e.node) {
-                (Node::Dir, Node::Dir) => {}
-                (Node::Dir, _) | (_, Node::Dir) => {
-                    let c = conflicts.entry(&e.path).or_insert_with(|| Conflict {
-                        path: e.path.clone(),
-                        winner: wn,
-                        winner_kind: we.node.clone(),
-                        winner_target: we.target.clone(),
-                        losers: Vec::new(),
-                        runtime_sees: String::new(),
-                    });
-                    loser(c, n, Some(e.node.clone())).hidden_entries += 1;
-                    layers[i].hidden_by_conflicts += 1;
-                }
-                _ => {
-                    let s = shadows.entry(&e.path).or_insert_with(|| Shadow {
-                        path: e.path.clone(),
-                        kind: we.node.clone(),
-                        winner: wn,
-                        hidden: Vec::new(),
-                        identical: true,
-                    });
-                    s.hidden.push(n);
-                    s.identical &= same_content(we, e);
-                    layers[i].shadowed += 1;
-                }
-            }
-        }
+        m.add(i + 1, listing, &mut layers[i]);
     }
 
     let mut total = Merged::default();
-    for w in merged.values() {
+    for w in m.merged.values() {
         let l = &mut layers[w.layer - 1];
         match w.entry.node {
             Node::Dir => total.dirs += 1,
@@ -205,39 +158,94 @@ pub fn stack(zips: &[PathBuf]) -> Result<Report> {
             }
         }
     }
-    let mut conflicts: Vec<Conflict> = conflicts.into_values().collect();
+    let mut conflicts: Vec<Conflict> = m.conflicts.into_values().collect();
     for c in &mut conflicts {
         c.runtime_sees = runtime_sees(c);
     }
     Ok(Report {
         layers,
         merged: total,
-        shadowed: shadows.into_values().collect(),
+        shadowed: m.shadows.into_values().collect(),
         conflicts,
-        broken_links: broken_links(&merged),
+        broken_links: broken_links(&m.merged),
         warnings,
     })
 }
 
-/// The topmost ancestor of `path` that the merged view holds as a file or symlink from an
-/// earlier layer: everything below it is out of reach.
-fn hidden_below<'a>(
-    merged: &HashMap<&'a str, Winner<'_>>,
-    path: &str,
-    layer: usize,
-) -> Option<&'a str> {
-    let mut p = path;
-    let mut found = None;
-    while let Some((parent, _)) = p.rsplit_once('/') {
-        if let Some((k, w)) = merged.get_key_value(parent)
-            && w.entry.node != Node::Dir
-            && w.layer != layer
-        {
-            found = Some(*k);
+/// The merged /opt as layers are added, first to last.
+#[derive(Default)]
+struct Merge<'a> {
+    merged: HashMap<&'a str, Winner<'a>>,
+    shadows: BTreeMap<&'a str, Shadow>,
+    conflicts: BTreeMap<&'a str, Conflict>,
+}
+
+impl<'a> Merge<'a> {
+    fn add(&mut self, n: usize, listing: &'a Listing, layer: &mut Layer) {
+        // For each entry of this layer: its topmost ancestor that an earlier layer holds as a
+        // file or symlink. A listing holds every folder, before its contents, so each entry
+        // looks only at its parent.
+        let mut blocked: HashMap<&'a str, Option<&'a str>> = HashMap::new();
+        for e in &listing.entries {
+            let parent = crate::extract::parent(&e.path);
+            let blocker = if parent.is_empty() {
+                None
+            } else {
+                blocked.get(parent).copied().flatten().or_else(|| {
+                    self.merged
+                        .get_key_value(parent)
+                        .filter(|(_, w)| w.entry.node != Node::Dir && w.layer != n)
+                        .map(|(k, _)| *k)
+                })
+            };
+            blocked.insert(&e.path, blocker);
+            if let Some(blocker) = blocker {
+                // The blocker was recorded as a conflict when this layer's directory reached it,
+                // unless this ZIP itself holds entries below a file (already warned about).
+                if let Some(c) = self.conflicts.get_mut(blocker) {
+                    loser(c, n, None).hidden_entries += 1;
+                }
+                layer.hidden_by_conflicts += 1;
+                continue;
+            }
+            self.place(n, e, layer);
         }
-        p = parent;
     }
-    found
+
+    fn place(&mut self, n: usize, e: &'a ZipEntry, layer: &mut Layer) {
+        let Some(w) = self.merged.get(e.path.as_str()) else {
+            self.merged.insert(&e.path, Winner { layer: n, entry: e });
+            return;
+        };
+        let (wn, we) = (w.layer, w.entry);
+        match (we.node, e.node) {
+            (Node::Dir, Node::Dir) => {}
+            (Node::Dir, _) | (_, Node::Dir) => {
+                let c = self.conflicts.entry(&e.path).or_insert_with(|| Conflict {
+                    path: e.path.clone(),
+                    winner: wn,
+                    winner_kind: we.node,
+                    winner_target: we.target.clone(),
+                    losers: Vec::new(),
+                    runtime_sees: String::new(),
+                });
+                loser(c, n, Some(e.node)).hidden_entries += 1;
+                layer.hidden_by_conflicts += 1;
+            }
+            _ => {
+                let s = self.shadows.entry(&e.path).or_insert_with(|| Shadow {
+                    path: e.path.clone(),
+                    kind: we.node,
+                    winner: wn,
+                    hidden: Vec::new(),
+                    identical: true,
+                });
+                s.hidden.push(n);
+                s.identical &= same_content(we, e);
+                layer.shadowed += 1;
+            }
+        }
+    }
 }
 
 fn loser(c: &mut Conflict, layer: usize, kind: Option<Node>) -> &mut Loser {

@@ -16,6 +16,18 @@ pub const MAGIC: [u8; 4] = *b"\x7fELF";
 
 /// Offset of the class byte (32- or 64-bit) in `e_ident`.
 const EI_CLASS: usize = 4;
+/// Offset of the byte-order byte in `e_ident`.
+const EI_DATA: usize = 5;
+
+/// Distinct DT_NEEDED libraries one file may name; real files name a few dozen at most.
+pub const MAX_NEEDED: usize = 1024;
+/// Distinct RPATH or RUNPATH folders one file may list.
+pub const MAX_SEARCH_PATH: usize = 256;
+/// Bytes of one library name or search-path entry (PATH_MAX).
+pub const MAX_STRING: usize = 4096;
+/// `Verneed`/`Verdef` entries, and their auxiliary entries, read from one file. glibc's own
+/// libraries need a few dozen; the limit keeps a table of repeated entries from amplifying.
+pub const MAX_VERSION_ENTRIES: usize = 8192;
 
 /// The processor an ELF file was built for, as far as the gate cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,34 +118,117 @@ impl ElfInfo {
     }
 }
 
+/// What is wrong with an ELF identification (`e_ident`, the first 16 bytes), if anything: a
+/// file that fails here is reported without reading the rest of it.
+pub fn ident_error(ident: &[u8]) -> Option<String> {
+    if ident.len() < 16 {
+        return Some("not an ELF file".into());
+    }
+    match ident[EI_CLASS] {
+        elf::ELFCLASS32 | elf::ELFCLASS64 => {}
+        other => return Some(format!("unknown ELF class {other}")),
+    }
+    match ident[EI_DATA] {
+        elf::ELFDATA2LSB | elf::ELFDATA2MSB => None,
+        other => Some(format!("malformed ELF: unknown byte order {other}")),
+    }
+}
+
 /// Parse an ELF file held in memory. The error says what was wrong, for the report.
 pub fn parse(data: &[u8]) -> Result<ElfInfo, String> {
     if data.len() < 16 || data[..4] != MAGIC {
         return Err("not an ELF file".into());
     }
-    let result = match data[EI_CLASS] {
+    match data[EI_CLASS] {
         elf::ELFCLASS32 => parse_as::<elf::FileHeader32<Endianness>>(data),
         elf::ELFCLASS64 => parse_as::<elf::FileHeader64<Endianness>>(data),
-        other => return Err(format!("unknown ELF class {other}")),
-    };
-    result.map_err(|e| format!("malformed ELF: {e}"))
+        other => Err(format!("unknown ELF class {other}")),
+    }
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// RPATH/RUNPATH hold colon-separated lists; each DT_ entry may appear more than once.
-fn push_dirs(list: &mut Vec<String>, value: &[u8]) {
-    list.extend(
-        text(value)
-            .split(':')
-            .filter(|d| !d.is_empty())
-            .map(str::to_string),
-    );
+/// A string from the dynamic string table, within [`MAX_STRING`].
+fn string(bytes: &[u8], what: &str) -> Result<String, String> {
+    if bytes.len() > MAX_STRING {
+        return Err(format!(
+            "{what} of {} bytes, over the cap of {MAX_STRING}",
+            bytes.len()
+        ));
+    }
+    Ok(text(bytes))
 }
 
-fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> object::read::Result<ElfInfo> {
+/// Push `value` unless it is there already; `Err` past `cap` distinct values.
+fn push_unique(
+    list: &mut Vec<String>,
+    seen: &mut std::collections::HashSet<String>,
+    value: String,
+    cap: usize,
+    what: &str,
+) -> Result<(), String> {
+    if seen.contains(&value) {
+        return Ok(());
+    }
+    if list.len() >= cap {
+        return Err(format!("more than {cap} distinct {what}, over the cap"));
+    }
+    seen.insert(value.clone());
+    list.push(value);
+    Ok(())
+}
+
+/// RPATH/RUNPATH hold colon-separated lists; each DT_ entry may appear more than once.
+fn push_dirs(
+    list: &mut Vec<String>,
+    seen: &mut std::collections::HashSet<String>,
+    value: &[u8],
+    what: &str,
+) -> Result<(), String> {
+    for d in text(value).split(':').filter(|d| !d.is_empty()) {
+        if d.len() > MAX_STRING {
+            return Err(format!("a {what} entry over {MAX_STRING} bytes"));
+        }
+        push_unique(
+            list,
+            seen,
+            d.to_string(),
+            MAX_SEARCH_PATH,
+            &format!("{what} folders"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Why parsing stopped: object's own error, or one of our caps (with its own message).
+enum Stop {
+    Object(object::read::Error),
+    Cap(String),
+}
+
+impl From<object::read::Error> for Stop {
+    fn from(e: object::read::Error) -> Stop {
+        Stop::Object(e)
+    }
+}
+
+impl From<String> for Stop {
+    fn from(e: String) -> Stop {
+        Stop::Cap(e)
+    }
+}
+
+fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfInfo, String> {
+    match parse_tables::<Elf>(data) {
+        Ok(info) => Ok(info),
+        Err(Stop::Object(e)) => Err(format!("malformed ELF: {e}")),
+        Err(Stop::Cap(e)) => Err(format!("malformed ELF: {e}")),
+    }
+}
+
+fn parse_tables<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfInfo, Stop> {
     let header = Elf::parse(data)?;
     let endian = header.endian()?;
     let kind = match header.e_type(endian) {
@@ -159,13 +254,14 @@ fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> object::read::
 
     for ph in header.program_headers(endian, data)? {
         if let Some(interp) = ph.interpreter(endian, data)? {
-            info.interpreter = Some(text(interp));
+            info.interpreter = Some(string(interp, "an interpreter path")?);
         }
     }
 
     let sections = header.sections(endian, data)?;
     if let Some((dynamic, link)) = sections.dynamic(endian, data)? {
         let strings = sections.strings(endian, data, link)?;
+        let (mut needed, mut rpath, mut runpath) = Default::default();
         for d in dynamic {
             let Some(tag) = d.tag32(endian) else { continue };
             if tag == elf::DT_NULL {
@@ -173,24 +269,69 @@ fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> object::read::
             }
             let value = |d: &Elf::Dyn| -> object::read::Result<&[u8]> { d.string(endian, strings) };
             match tag {
-                elf::DT_NEEDED => info.needed.push(text(value(d)?)),
-                elf::DT_SONAME => info.soname = Some(text(value(d)?)),
-                elf::DT_RPATH => push_dirs(&mut info.rpath, value(d)?),
-                elf::DT_RUNPATH => push_dirs(&mut info.runpath, value(d)?),
+                elf::DT_NEEDED => {
+                    let lib = string(value(d)?, "a DT_NEEDED name")?;
+                    push_unique(
+                        &mut info.needed,
+                        &mut needed,
+                        lib,
+                        MAX_NEEDED,
+                        "DT_NEEDED libraries",
+                    )?;
+                }
+                elf::DT_SONAME => info.soname = Some(string(value(d)?, "a DT_SONAME")?),
+                elf::DT_RPATH => push_dirs(&mut info.rpath, &mut rpath, value(d)?, "RPATH")?,
+                elf::DT_RUNPATH => {
+                    push_dirs(&mut info.runpath, &mut runpath, value(d)?, "RUNPATH")?
+                }
                 _ => {}
             }
         }
     }
+    read_versions::<Elf>(&sections, endian, data, &mut info)?;
+    Ok(info)
+}
 
+/// `.gnu.version_r` and `.gnu.version_d`, read with every entry visited once: entries linked
+/// in a cycle or onto each other (`vna_next = 0` with a count left) end the walk as malformed,
+/// and the number of entries read is capped.
+fn read_versions<Elf: FileHeader<Endian = Endianness>>(
+    sections: &object::read::elf::SectionTable<'_, Elf>,
+    endian: Endianness,
+    data: &[u8],
+    info: &mut ElfInfo,
+) -> Result<(), Stop> {
+    let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
+    let mut visit = |p: *const u8| -> Result<(), String> {
+        if seen.len() >= MAX_VERSION_ENTRIES {
+            return Err(format!(
+                "more than {MAX_VERSION_ENTRIES} symbol-version entries, over the cap"
+            ));
+        }
+        if !seen.insert(p as usize) {
+            return Err("symbol-version entries overlap or loop".to_string());
+        }
+        Ok(())
+    };
     if let Some((mut needs, link)) = sections.gnu_verneed(endian, data)? {
         let strings = sections.strings(endian, data, link)?;
         while let Some((need, mut aux)) = needs.next()? {
+            visit(need as *const _ as *const u8)?;
             let mut versions = Vec::new();
+            let mut names = std::collections::HashSet::new();
             while let Some(a) = aux.next()? {
-                versions.push(text(a.name(endian, strings)?));
+                visit(a as *const _ as *const u8)?;
+                let v = string(a.name(endian, strings)?, "a version name")?;
+                push_unique(
+                    &mut versions,
+                    &mut names,
+                    v,
+                    MAX_VERSION_ENTRIES,
+                    "versions",
+                )?;
             }
             info.requires.push(VersionNeed {
-                library: text(need.file(endian, strings)?),
+                library: string(need.file(endian, strings)?, "a library name")?,
                 versions,
             });
         }
@@ -199,16 +340,18 @@ fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> object::read::
     if let Some((mut defs, link)) = sections.gnu_verdef(endian, data)? {
         let strings = sections.strings(endian, data, link)?;
         while let Some((def, mut aux)) = defs.next()? {
+            visit(def as *const _ as *const u8)?;
             // The base definition names the file itself, not a version anyone can require.
             if def.vd_flags.get(endian) & elf::VER_FLG_BASE != 0 {
                 continue;
             }
             if let Some(a) = aux.next()? {
-                info.defines.push(text(a.name(endian, strings)?));
+                info.defines
+                    .push(string(a.name(endian, strings)?, "a version name")?);
             }
         }
     }
-    Ok(info)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@
 //! Python wheels' `WHEEL` tags are checked alongside (see [`wheel`]): they name the fix.
 
 pub mod elf;
+mod report;
 pub mod target;
 mod tree;
 pub mod version;
@@ -25,13 +26,14 @@ pub mod wheel;
 #[path = "../../tests/fixtures/elf/synth.rs"]
 mod synth;
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{Read, Seek};
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::layer::read::{Entry, Kind, LayerZip};
 use elf::{ElfInfo, ElfKind};
 pub use target::{Arch, Target};
 use tree::Tree;
@@ -286,123 +288,191 @@ impl Report {
 }
 
 /// An ELF file read from the ZIP, before resolution (which needs the whole tree).
-struct Scanned {
+struct ScannedElf {
     path: String,
     info: std::result::Result<ElfInfo, String>,
+}
+
+/// What the scan of a layer ZIP found: the tree, the ELF and WHEEL files, and what it skipped.
+pub struct Scanned {
+    layer: String,
+    members: u64,
+    tree: Tree,
+    elves: Vec<ScannedElf>,
+    wheels: Vec<(String, String)>,
+    skipped: u64,
+    notes: Vec<String>,
 }
 
 /// Read every ELF file and WHEEL file in the layer ZIP at `path` and check them against
 /// `target`. Errors only when the ZIP cannot be read; findings go in the report.
 pub fn check_zip(path: &Path, target: &Target) -> Result<Report> {
-    let mut zip = crate::layer::open_zip(path)?;
-    let bad = |what: &str, e: &dyn std::fmt::Display| {
-        Error::input(format!("cannot read {what} in {}: {e}", path.display()))
+    Ok(resolve(&scan(&mut LayerZip::open(path)?)?, target))
+}
+
+/// Read the layer's tree, its ELF files (through the bounded reader) and its WHEEL files.
+pub fn scan<R: Read + Seek>(zip: &mut LayerZip<R>) -> Result<Scanned> {
+    let mut s = Scanned {
+        layer: zip.shown().to_string(),
+        members: zip.len() as u64,
+        tree: Tree::default(),
+        elves: Vec::new(),
+        wheels: Vec::new(),
+        skipped: 0,
+        notes: Vec::new(),
     };
-    let mut tree = Tree::default();
-    let mut scanned: Vec<Scanned> = Vec::new();
-    let mut wheel_files: Vec<(String, String)> = Vec::new();
-    let mut notes = Vec::new();
-    let mut skipped = 0;
-    let members = zip.len();
-    for i in 0..members {
-        let mut member = zip.by_index(i).map_err(|e| bad("a member", &e))?;
-        let name = member.name().map_err(|e| bad("a member name", &e))?;
-        let name = tree::clean(&name);
-        if member.is_dir() || name.is_empty() {
+    let mut outside: Vec<String> = Vec::new();
+    for i in 0..zip.len() {
+        let e = zip.entry(i)?;
+        let Some(name) = e.path().map(str::to_string) else {
+            if e.name.outside {
+                outside.push(e.shown);
+            }
             continue;
+        };
+        match e.kind {
+            Kind::Dir => continue,
+            Kind::Symlink => {
+                let target = zip.link_target(&e)?;
+                s.tree.add_symlink(&name, &target);
+                continue;
+            }
+            Kind::File => s.tree.add_file(&name),
         }
-        if member.is_symlink() {
-            // A symlink's content is its target (PATH_MAX bounds it).
-            let mut target = Vec::new();
-            member
-                .by_ref()
-                .take(4096)
-                .read_to_end(&mut target)
-                .map_err(|e| bad(&name, &e))?;
-            tree.add_symlink(&name, &String::from_utf8_lossy(&target));
-            continue;
-        }
-        tree.add_file(&name);
         if wheel::is_wheel_file(&name) {
             let mut text = String::new();
             // A WHEEL file that is not UTF-8 is not a wheel's; skip it rather than fail.
-            if member
-                .by_ref()
+            if zip
+                .open_entry(&e)?
                 .take(MAX_WHEEL_BYTES)
                 .read_to_string(&mut text)
                 .is_ok()
             {
-                wheel_files.push((name, text));
+                s.wheels.push((name, text));
             }
             continue;
         }
-        // Most members are .py files and data: four bytes tell them apart from ELF files,
-        // and only ELF files are read whole.
-        let mut magic = [0u8; 4];
-        let mut got = 0;
-        while got < magic.len() {
-            match member.read(&mut magic[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) => return Err(bad(&name, &e)),
-            }
-        }
-        if got < magic.len() || magic != elf::MAGIC {
-            continue;
-        }
-        let size = member.size();
-        if size > MAX_ELF_BYTES {
-            notes.push(format!(
+        let read = read_elf(zip, &e).map_err(|err| {
+            Error::input(format!("cannot read {} in {}: {err}", e.shown, zip.shown()))
+        })?;
+        match read {
+            Sniffed::NotElf => {}
+            Sniffed::TooLarge(size) => s.notes.push(format!(
                 "{name}: {} is too large to inspect; not checked",
                 crate::layer::human_bytes(size)
-            ));
-            continue;
+            )),
+            Sniffed::Elf(info) => {
+                if let Ok(i) = &info
+                    && !i.kind.loadable()
+                {
+                    s.skipped += 1;
+                    continue;
+                }
+                s.elves.push(ScannedElf { path: name, info });
+            }
         }
-        // The declared size only pre-sizes the buffer, and only up to 64 MiB, so a lying header
-        // cannot make us allocate much; read_to_end grows to the real end, within the cap.
-        let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
-        data.extend_from_slice(&magic);
-        member
-            .by_ref()
-            .take(MAX_ELF_BYTES)
-            .read_to_end(&mut data)
-            .map_err(|e| bad(&name, &e))?;
-        let info = elf::parse(&data);
-        if let Ok(i) = &info
-            && !i.kind.loadable()
-        {
-            skipped += 1;
-            continue;
-        }
-        scanned.push(Scanned { path: name, info });
     }
-    drop(zip);
+    if !outside.is_empty() {
+        s.notes.push(outside_note(&outside));
+    }
+    s.elves.sort_by(|a, b| a.path.cmp(&b.path));
+    s.wheels.sort();
+    Ok(s)
+}
 
-    scanned.sort_by(|a, b| a.path.cmp(&b.path));
-    let elves: HashMap<&str, &ElfInfo> = scanned
+/// The same words `inspect` uses for entries that cannot land where they say.
+fn outside_note(names: &[String]) -> String {
+    let shown: Vec<String> = names
         .iter()
-        .filter_map(|s| s.info.as_ref().ok().map(|i| (s.path.as_str(), i)))
+        .take(3)
+        .map(|n| format!("`{}`", crate::layer::read::shorten(n)))
         .collect();
-    let order: Vec<&str> = scanned.iter().map(|s| s.path.as_str()).collect();
+    let more = match names.len() {
+        n if n > 3 => format!(" and {} more", n - 3),
+        _ => String::new(),
+    };
+    let count = match names.len() {
+        1 => String::new(),
+        n => format!("{n} "),
+    };
+    format!(
+        "{count}{}: {}{more}",
+        crate::layer::read::OUTSIDE,
+        shown.join(", ")
+    )
+}
+
+enum Sniffed {
+    NotElf,
+    TooLarge(u64),
+    Elf(std::result::Result<ElfInfo, String>),
+}
+
+/// Most members are .py files and data: four bytes tell them apart from ELF files, and the
+/// ELF header's identification bytes tell a real one from a lookalike before more is read.
+fn read_elf<R: Read + Seek>(zip: &mut LayerZip<R>, e: &Entry) -> std::io::Result<Sniffed> {
+    let size = e.size;
+    let mut member = zip
+        .open_entry(e)
+        .map_err(|err| std::io::Error::other(err.message))?;
+    let mut head = [0u8; 16];
+    let got = read_up_to(&mut member, &mut head)?;
+    if got < 4 || head[..4] != elf::MAGIC {
+        return Ok(Sniffed::NotElf);
+    }
+    if let Some(why) = elf::ident_error(&head[..got]) {
+        return Ok(Sniffed::Elf(Err(why)));
+    }
+    if size > MAX_ELF_BYTES {
+        return Ok(Sniffed::TooLarge(size));
+    }
+    // The declared size only pre-sizes the buffer, and only up to 64 MiB, so a lying header
+    // cannot make us allocate much; the reader stops at the declared size.
+    let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
+    data.extend_from_slice(&head[..got]);
+    member.read_to_end(&mut data)?;
+    Ok(Sniffed::Elf(elf::parse(&data)))
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// Check what the scan found against `target`: resolve every ELF file's needs in the tree.
+pub fn resolve(s: &Scanned, target: &Target) -> Report {
+    let elves: HashMap<&str, &ElfInfo> = s
+        .elves
+        .iter()
+        .filter_map(|e| e.info.as_ref().ok().map(|i| (e.path.as_str(), i)))
+        .collect();
+    let order: Vec<&str> = s.elves.iter().map(|e| e.path.as_str()).collect();
     let mut checker = Checker {
-        tree: &tree,
+        tree: &s.tree,
         elves: &elves,
         target,
         inherited: HashMap::new(),
     };
     checker.inherit_rpaths(&order);
     let mut via_opt_lib = Vec::new();
-    let files: Vec<ElfReport> = scanned
+    let files: Vec<ElfReport> = s
+        .elves
         .iter()
-        .map(|s| checker.check(s, &mut via_opt_lib))
+        .map(|e| checker.check(e, &mut via_opt_lib))
         .collect();
-
-    wheel_files.sort();
-    let wheels: Vec<WheelFinding> = wheel_files
+    let wheels: Vec<WheelFinding> = s
+        .wheels
         .iter()
         .flat_map(|(p, text)| wheel::check(p, text, target))
         .collect();
 
+    let mut notes = s.notes.clone();
     if target.arch != Arch::X86_64 {
         notes.push(format!(
             "FC runtimes are x86_64; checked for {} as --platform asked",
@@ -419,18 +489,18 @@ pub fn check_zip(path: &Path, target: &Target) -> Result<Report> {
         ));
     }
     let passed = files.iter().all(|f| f.findings.is_empty()) && wheels.is_empty();
-    Ok(Report {
-        layer: path.display().to_string(),
+    Report {
+        layer: s.layer.clone(),
         target: target.clone(),
         passed,
-        members: members as u64,
+        members: s.members,
         elf_checked: files.len() as u64,
-        elf_skipped: skipped,
-        wheels_checked: wheel_files.len() as u64,
+        elf_skipped: s.skipped,
+        wheels_checked: s.wheels.len() as u64,
         files,
         wheels,
         notes,
-    })
+    }
 }
 
 /// Where a needed library was found.
@@ -462,48 +532,55 @@ impl Checker<'_> {
     /// object that loaded it, and on up (unless the library has DT_RUNPATH). auditwheel relies
     /// on this: numpy's extension carries `RPATH=$ORIGIN/../../numpy.libs`, and the libraries
     /// grafted there (openblas -> gfortran -> quadmath) have none of their own. Which file loads
-    /// which depends on resolution, which depends on the inherited folders, so iterate until
-    /// nothing changes (a file counts as reachable through any of its loaders).
+    /// which depends on resolution, which depends on the inherited folders, so the folders are
+    /// passed on along a work list until nothing grows (a file counts as reachable through any
+    /// of its loaders). Each file is looked at again only when what it inherits grew, so a
+    /// chain of N libraries costs N visits, not N rounds over every file.
     fn inherit_rpaths(&mut self, order: &[&str]) {
-        for _ in 0..=order.len() {
-            let mut next: HashMap<String, Vec<SearchDir>> = HashMap::new();
-            for &path in order {
-                let Some(info) = self.elves.get(path).copied() else {
+        let mut queue: std::collections::VecDeque<&str> = order.iter().copied().collect();
+        let mut queued: HashSet<&str> = order.iter().copied().collect();
+        let mut known: HashMap<String, HashSet<String>> = HashMap::new();
+        while let Some(path) = queue.pop_front() {
+            queued.remove(path);
+            let Some(info) = self.elves.get(path).copied() else {
+                continue;
+            };
+            if !self.fits(info) {
+                continue;
+            }
+            let mut passes = Vec::new();
+            if info.runpath.is_empty() {
+                self.expand(&info.rpath, path, INHERITED, &mut passes, &mut Vec::new());
+            }
+            passes.extend(self.inherited.get(path).into_iter().flatten().cloned());
+            if passes.is_empty() {
+                continue;
+            }
+            let dirs = self.search_dirs(path, info, &mut Vec::new());
+            for lib in &info.needed {
+                let Ok(Found::Layer { path: dep, .. }) = self.find(lib, &dirs) else {
                     continue;
                 };
-                if !self.fits(info) {
+                let Some((&dep, _)) = self.elves.get_key_value(dep.as_str()) else {
                     continue;
-                }
-                let mut passes = Vec::new();
-                if info.runpath.is_empty() {
-                    self.expand(&info.rpath, path, INHERITED, &mut passes, &mut Vec::new());
-                }
-                passes.extend(self.inherited.get(path).into_iter().flatten().cloned());
-                if passes.is_empty() {
-                    continue;
-                }
-                let dirs = self.search_dirs(path, info, &mut Vec::new());
-                for lib in &info.needed {
-                    if let Ok(Found::Layer { path: dep, .. }) = self.find(lib, &dirs)
-                        && self.elves.contains_key(dep.as_str())
-                    {
-                        let inherited = next.entry(dep).or_default();
-                        for d in &passes {
-                            if !inherited.iter().any(|x| x.dir == d.dir) {
-                                inherited.push(d.clone());
-                            }
-                        }
+                };
+                let seen = known.entry(dep.to_string()).or_default();
+                let inherited = self.inherited.entry(dep.to_string()).or_default();
+                let mut grew = false;
+                for d in &passes {
+                    if seen.insert(d.dir.path.clone()) {
+                        inherited.push(d.clone());
+                        grew = true;
                     }
                 }
+                if grew && queued.insert(dep) {
+                    queue.push_back(dep);
+                }
             }
-            if next == self.inherited {
-                break;
-            }
-            self.inherited = next;
         }
     }
 
-    fn check(&self, scanned: &Scanned, via_opt_lib: &mut Vec<String>) -> ElfReport {
+    fn check(&self, scanned: &ScannedElf, via_opt_lib: &mut Vec<String>) -> ElfReport {
         let path = scanned.path.clone();
         let info = match &scanned.info {
             Ok(info) => info,
@@ -538,6 +615,7 @@ impl Checker<'_> {
         }
         let dirs = self.search_dirs(&report.path, info, &mut report.notes);
         let mut found: HashMap<&str, Found> = HashMap::new();
+        let mut missing = 0;
         for lib in &info.needed {
             match self.find(lib, &dirs) {
                 Ok(f) => {
@@ -552,7 +630,12 @@ impl Checker<'_> {
                         found.insert(lib, Found::Runtime);
                         continue;
                     }
-                    let elsewhere = self.tree.named(lib).to_vec();
+                    missing += 1;
+                    if missing > MAX_MISSING_SHOWN {
+                        continue;
+                    }
+                    let mut elsewhere = self.tree.named(lib);
+                    elsewhere.truncate(MAX_LISTED);
                     report.findings.push(Finding::MissingLibrary {
                         library: lib.clone(),
                         searched,
@@ -560,6 +643,12 @@ impl Checker<'_> {
                     });
                 }
             }
+        }
+        if missing > MAX_MISSING_SHOWN {
+            report.notes.push(format!(
+                "{} more needed libraries are not found either (not listed)",
+                missing - MAX_MISSING_SHOWN
+            ));
         }
         for need in &info.requires {
             if !found.contains_key(need.library.as_str()) {
@@ -622,14 +711,19 @@ impl Checker<'_> {
         let mut dirs = Vec::new();
         if info.runpath.is_empty() {
             self.expand(&info.rpath, path, "RPATH", &mut dirs, notes);
+            let mut seen: HashSet<String> = dirs.iter().map(|d| d.dir.path.clone()).collect();
             for d in self.inherited.get(path).into_iter().flatten() {
-                if !dirs.iter().any(|x| x.dir == d.dir) {
+                if seen.insert(d.dir.path.clone()) {
                     dirs.push(d.clone());
                 }
             }
         }
+        let lib = self
+            .tree
+            .dir("lib")
+            .unwrap_or_else(|_| tree::Dir::nowhere("lib"));
         dirs.push(SearchDir {
-            dir: "lib".into(),
+            dir: lib,
             via: OPT_LIB,
         });
         self.expand(&info.runpath, path, "RUNPATH", &mut dirs, notes);
@@ -651,12 +745,7 @@ impl Checker<'_> {
             return Err(vec![lib.to_string()]);
         }
         for d in dirs {
-            let candidate = if d.dir.is_empty() {
-                lib.to_string()
-            } else {
-                format!("{}/{lib}", d.dir)
-            };
-            if let Some(real) = self.tree.file(&candidate) {
+            if let Some(real) = self.tree.lookup(&d.dir, lib) {
                 return Ok(Found::Layer {
                     path: real,
                     via: d.via,
@@ -666,8 +755,15 @@ impl Checker<'_> {
         if self.target.provides(lib) {
             return Ok(Found::Runtime);
         }
-        let mut searched: Vec<String> = dirs.iter().map(|d| tree::absolute(&d.dir)).collect();
+        let mut searched: Vec<String> = dirs
+            .iter()
+            .take(MAX_LISTED)
+            .map(|d| tree::absolute(&d.dir.path))
+            .collect();
         searched.dedup();
+        if dirs.len() > MAX_LISTED {
+            searched.push(format!("{} more folders", dirs.len() - MAX_LISTED));
+        }
         searched.push(format!(
             "the runtime's libraries (Debian {})",
             self.target.debian
@@ -744,10 +840,14 @@ const INHERITED: &str = "RPATH of a loading file";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct SearchDir {
-    /// Relative to /opt.
-    dir: String,
+    dir: tree::Dir,
     via: &'static str,
 }
+
+/// Missing libraries listed per file, and folders or other copies listed per finding: a
+/// hostile file can need thousands over thousands of folders; the report stays one screen.
+const MAX_MISSING_SHOWN: usize = 64;
+const MAX_LISTED: usize = 16;
 
 /// `libpython3.9.so.1.0`, `libpython3.6m.so.1.0`: the interpreter's own library.
 fn is_libpython(lib: &str) -> bool {

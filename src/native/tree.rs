@@ -1,24 +1,46 @@
 //! The layer's file tree as the loader will see it under /opt: regular files and symlinks by
 //! path, symlinks followed the way the kernel follows them, and `$ORIGIN` expanded for a file's
 //! place in the tree.
+//!
+//! The tree is held as nodes (one per path component, each folder indexing its children by
+//! name), so following a path costs one lookup per component and looking a library up in a
+//! known folder costs one lookup: no path is re-joined per component, and no work grows with
+//! the square of a path's depth.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
-/// Where FC unpacks every layer.
-pub const ROOT: &str = "/opt";
+pub use crate::layer::read::ROOT;
 
 /// Symlink hops before a path counts as a loop (the kernel's limit is 40).
 const MAX_HOPS: usize = 40;
 
-enum Entry {
+/// The longest search-path entry after `$ORIGIN` expansion (PATH_MAX): ld.so cannot open more.
+const MAX_EXPANDED: usize = 4096;
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Dir,
     File,
-    Symlink(String),
+    Symlink(Box<str>),
 }
+
+#[derive(Debug)]
+struct Node {
+    parent: u32,
+    name: Box<str>,
+    kind: Kind,
+    // Boxed: 8 bytes in every node instead of a map's 48, and most nodes are files.
+    #[allow(clippy::box_collection)]
+    children: Option<Box<HashMap<Box<str>, u32>>>,
+}
+
+const TOP: u32 = 0;
 
 /// Where a path ends up after following symlinks.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolved {
     /// A path inside the layer, relative to /opt (it may or may not exist).
+    #[cfg(test)]
     Inside(String),
     /// An absolute path outside /opt: only the runtime image can have it.
     Outside(String),
@@ -26,29 +48,49 @@ pub enum Resolved {
     Loop,
 }
 
-#[derive(Default)]
-pub struct Tree {
-    entries: HashMap<String, Entry>,
-    by_name: HashMap<String, Vec<String>>,
+/// A folder of the layer a library may be looked up in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dir {
+    /// Relative to /opt (`""` is /opt itself).
+    pub path: String,
+    /// Its node, if the folder exists in the layer.
+    node: Option<u32>,
 }
 
-/// A ZIP member name as a clean relative path: no leading `./` or `/`, no trailing `/`.
-pub fn clean(name: &str) -> String {
-    let mut s = name;
-    loop {
-        if let Some(rest) = s.strip_prefix("./") {
-            s = rest;
-        } else if let Some(rest) = s.strip_prefix('/') {
-            s = rest;
-        } else {
-            break;
+impl Dir {
+    /// A folder that leads nowhere in the layer (out of /opt, or a loop): nothing is found there.
+    pub fn nowhere(path: &str) -> Dir {
+        Dir {
+            path: path.to_string(),
+            node: None,
         }
     }
-    s.trim_end_matches('/').to_string()
 }
 
-fn file_name(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+pub struct Tree {
+    nodes: Vec<Node>,
+    by_name: HashMap<Box<str>, Vec<u32>>,
+}
+
+impl Default for Tree {
+    fn default() -> Tree {
+        Tree {
+            nodes: vec![Node {
+                parent: TOP,
+                name: "".into(),
+                kind: Kind::Dir,
+                children: None,
+            }],
+            by_name: HashMap::new(),
+        }
+    }
+}
+
+/// One step of a walk: a node of the tree, or a name below something missing.
+#[derive(Clone, Copy)]
+enum Step<'a> {
+    Node(u32),
+    Missing(&'a str),
 }
 
 /// The folder holding `path` ("" for the layer root).
@@ -66,54 +108,137 @@ pub fn absolute(path: &str) -> String {
 }
 
 impl Tree {
+    /// Add a regular file at a layer path (as the reader gives them: no `.`, `..` or empty parts).
     pub fn add_file(&mut self, path: &str) {
-        self.add(path, Entry::File);
+        self.add(path, Kind::File);
     }
 
     pub fn add_symlink(&mut self, path: &str, target: &str) {
-        self.add(path, Entry::Symlink(target.to_string()));
+        self.add(path, Kind::Symlink(target.into()));
     }
 
-    fn add(&mut self, path: &str, entry: Entry) {
-        self.by_name
-            .entry(file_name(path).to_string())
-            .or_default()
-            .push(path.to_string());
-        self.entries.insert(path.to_string(), entry);
+    fn child(&self, parent: u32, name: &str) -> Option<u32> {
+        self.nodes[parent as usize]
+            .children
+            .as_ref()
+            .and_then(|c| c.get(name).copied())
+    }
+
+    fn add(&mut self, path: &str, kind: Kind) {
+        let mut id = TOP;
+        let mut parts = path.split('/').filter(|p| !p.is_empty()).peekable();
+        while let Some(part) = parts.next() {
+            let last = parts.peek().is_none();
+            id = match self.child(id, part) {
+                Some(c) if last => {
+                    let fresh = self.nodes[c as usize].kind == Kind::Dir;
+                    self.nodes[c as usize].kind = kind;
+                    if fresh {
+                        self.by_name.entry(part.into()).or_default().push(c);
+                    }
+                    return;
+                }
+                Some(c) => c,
+                None => {
+                    let new = self.nodes.len() as u32;
+                    self.nodes.push(Node {
+                        parent: id,
+                        name: part.into(),
+                        kind: Kind::Dir,
+                        children: None,
+                    });
+                    self.nodes[id as usize]
+                        .children
+                        .get_or_insert_default()
+                        .insert(part.into(), new);
+                    new
+                }
+            };
+            if last {
+                self.nodes[id as usize].kind = kind;
+                self.by_name.entry(part.into()).or_default().push(id);
+                return;
+            }
+        }
+    }
+
+    /// The layer path of a node.
+    fn path_of(&self, mut id: u32) -> String {
+        let mut names = Vec::new();
+        while id != TOP {
+            let n = &self.nodes[id as usize];
+            names.push(&*n.name);
+            id = n.parent;
+        }
+        names.reverse();
+        names.join("/")
+    }
+
+    fn joined(&self, steps: &[Step<'_>]) -> String {
+        let mut out = match steps.iter().rposition(|s| matches!(s, Step::Node(_))) {
+            Some(i) => match steps[i] {
+                Step::Node(id) => self.path_of(id),
+                Step::Missing(_) => unreachable!(),
+            },
+            None => String::new(),
+        };
+        for s in steps {
+            if let Step::Missing(name) = s {
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                out.push_str(name);
+            }
+        }
+        out
     }
 
     /// Every file or symlink in the layer with this file name.
-    pub fn named(&self, name: &str) -> &[String] {
-        self.by_name.get(name).map_or(&[], Vec::as_slice)
+    pub fn named(&self, name: &str) -> Vec<String> {
+        self.by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .map(|id| self.path_of(*id))
+            .collect()
     }
 
     /// Follow `path` (relative to /opt) through every symlink in it, component by component.
-    pub fn resolve(&self, path: &str) -> Resolved {
-        let mut pending: VecDeque<String> = path.split('/').map(str::to_string).collect();
-        let mut cur: Vec<String> = Vec::new();
+    fn walk<'a>(&'a self, path: &'a str) -> Result<Vec<Step<'a>>, Resolved> {
+        let mut pending: Vec<&'a str> = path.rsplit('/').collect();
+        let mut cur: Vec<Step<'a>> = Vec::new();
         let mut hops = 0;
-        while let Some(c) = pending.pop_front() {
-            match c.as_str() {
+        while let Some(c) = pending.pop() {
+            match c {
                 "" | "." => continue,
                 ".." => {
                     if cur.pop().is_none() {
                         // Above /opt: the rest names a path in the runtime image.
-                        let rest: Vec<String> = pending.into_iter().collect();
-                        return Resolved::Outside(format!("/{}", rest.join("/")));
+                        pending.reverse();
+                        return Err(Resolved::Outside(format!("/{}", pending.join("/"))));
                     }
                     continue;
                 }
-                _ => cur.push(c),
+                _ => {}
             }
-            let Some(Entry::Symlink(target)) = self.entries.get(&cur.join("/")) else {
+            let parent = match cur.last() {
+                None => Some(TOP),
+                Some(Step::Node(id)) => Some(*id),
+                Some(Step::Missing(_)) => None,
+            };
+            let Some(id) = parent.and_then(|p| self.child(p, c)) else {
+                cur.push(Step::Missing(c));
+                continue;
+            };
+            let Kind::Symlink(target) = &self.nodes[id as usize].kind else {
+                cur.push(Step::Node(id));
                 continue;
             };
             hops += 1;
             if hops > MAX_HOPS {
-                return Resolved::Loop;
+                return Err(Resolved::Loop);
             }
-            cur.pop();
-            let mut target = target.as_str();
+            let mut target: &str = target;
             if let Some(abs) = target.strip_prefix('/') {
                 // An absolute target only stays in the layer when it points into /opt.
                 match abs.strip_prefix("opt") {
@@ -122,35 +247,76 @@ impl Tree {
                         target = rest;
                     }
                     _ => {
-                        let rest: Vec<String> = pending.into_iter().collect();
+                        pending.reverse();
                         let mut out = format!("/{abs}");
-                        if !rest.is_empty() {
-                            out = format!("{}/{}", out.trim_end_matches('/'), rest.join("/"));
+                        if !pending.is_empty() {
+                            out = format!("{}/{}", out.trim_end_matches('/'), pending.join("/"));
                         }
-                        return Resolved::Outside(out);
+                        return Err(Resolved::Outside(out));
                     }
                 }
             }
-            for part in target.split('/').rev() {
-                pending.push_front(part.to_string());
-            }
+            pending.extend(target.rsplit('/'));
         }
-        Resolved::Inside(cur.join("/"))
+        Ok(cur)
+    }
+
+    /// Follow `path` (relative to /opt) through every symlink in it.
+    #[cfg(test)]
+    pub fn resolve(&self, path: &str) -> Resolved {
+        match self.walk(path) {
+            Ok(steps) => Resolved::Inside(self.joined(&steps)),
+            Err(r) => r,
+        }
     }
 
     /// The real path of a regular file that `path` leads to, if it is in the layer.
     pub fn file(&self, path: &str) -> Option<String> {
-        match self.resolve(path) {
-            Resolved::Inside(p) if matches!(self.entries.get(&p), Some(Entry::File)) => Some(p),
+        match self.walk(path).ok()?.last() {
+            Some(Step::Node(id)) if self.nodes[*id as usize].kind == Kind::File => {
+                Some(self.path_of(*id))
+            }
             _ => None,
+        }
+    }
+
+    /// The folder `path` leads to (which may not exist).
+    pub fn dir(&self, path: &str) -> Result<Dir, Resolved> {
+        let steps = self.walk(path)?;
+        let node = match steps.last() {
+            None => Some(TOP),
+            Some(Step::Node(id)) if self.nodes[*id as usize].kind == Kind::Dir => Some(*id),
+            _ => None,
+        };
+        Ok(Dir {
+            path: self.joined(&steps),
+            node,
+        })
+    }
+
+    /// The real path of the file named `name` in folder `dir`, one lookup unless it is a link.
+    pub fn lookup(&self, dir: &Dir, name: &str) -> Option<String> {
+        let id = self.child(dir.node?, name)?;
+        match &self.nodes[id as usize].kind {
+            Kind::File => Some(self.path_of(id)),
+            Kind::Symlink(_) if dir.path.is_empty() => self.file(name),
+            Kind::Symlink(_) => self.file(&format!("{}/{name}", dir.path)),
+            Kind::Dir => None,
         }
     }
 
     /// Turn one RPATH/RUNPATH entry of the file at `origin_file` into a folder inside the layer.
     /// `Err` says why the entry cannot lead into the layer (a system folder, an unknown token);
     /// the runtime's own folders are covered by its list of provided libraries.
-    pub fn search_dir(&self, entry: &str, origin_file: &str) -> Result<String, String> {
+    pub fn search_dir(&self, entry: &str, origin_file: &str) -> Result<Dir, String> {
         let origin = absolute(parent(origin_file));
+        let tokens = entry.matches("$ORIGIN").count() + entry.matches("${ORIGIN}").count();
+        if entry.len() + tokens * origin.len() > MAX_EXPANDED {
+            return Err(format!(
+                "`{}` expands to more than {MAX_EXPANDED} bytes",
+                crate::layer::read::shorten(entry)
+            ));
+        }
         let expanded = entry
             .replace("${ORIGIN}", &origin)
             .replace("$ORIGIN", &origin);
@@ -162,10 +328,10 @@ impl Tree {
             return Err(format!("`{entry}` is relative to the working folder"));
         };
         match abs.strip_prefix("opt") {
-            Some(rest) if rest.is_empty() || rest.starts_with('/') => match self.resolve(rest) {
-                Resolved::Inside(p) => Ok(p),
-                Resolved::Outside(p) => Err(format!("{p} is outside /opt")),
-                Resolved::Loop => Err(format!("{expanded} is a symlink loop")),
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => match self.dir(rest) {
+                Ok(dir) => Ok(dir),
+                Err(Resolved::Outside(p)) => Err(format!("{p} is outside /opt")),
+                Err(_) => Err(format!("{expanded} is a symlink loop")),
             },
             _ => Err(format!("{expanded} is outside /opt")),
         }
@@ -190,10 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn member_names_are_cleaned() {
-        assert_eq!(clean("./python/a.so"), "python/a.so");
-        assert_eq!(clean("/lib/"), "lib");
-        assert_eq!(clean("lib/x"), "lib/x");
+    fn parents_and_absolute_paths() {
         assert_eq!(parent("lib/x"), "lib");
         assert_eq!(parent("x"), "");
         assert_eq!(absolute(""), "/opt");
@@ -231,15 +394,21 @@ mod tests {
         let t = tree();
         let so = "python/numpy/core/_umath.so";
         assert_eq!(
-            t.search_dir("$ORIGIN/../../numpy.libs", so).as_deref(),
-            Ok("python/numpy.libs")
+            t.search_dir("$ORIGIN/../../numpy.libs", so).unwrap().path,
+            "python/numpy.libs"
         );
         assert_eq!(
-            t.search_dir("${ORIGIN}/../../numpy.libs", so).as_deref(),
-            Ok("python/numpy.libs")
+            t.search_dir("${ORIGIN}/../../numpy.libs", so).unwrap().path,
+            "python/numpy.libs"
         );
-        assert_eq!(t.search_dir("/opt/lib", so).as_deref(), Ok("lib"));
-        assert_eq!(t.search_dir("/opt/lib64", so).as_deref(), Ok("lib"));
+        assert_eq!(t.search_dir("/opt/lib", so).unwrap().path, "lib");
+        let lib64 = t.search_dir("/opt/lib64", so).unwrap();
+        assert_eq!(lib64.path, "lib");
+        assert_eq!(
+            t.lookup(&lib64, "libfoo.so.1").as_deref(),
+            Some("lib/libfoo.so.1.2.3")
+        );
+        assert_eq!(t.lookup(&lib64, "nothere.so"), None);
         assert!(t.search_dir("/usr/local/lib", so).is_err());
         assert!(t.search_dir("/optional/lib", so).is_err());
         assert!(t.search_dir("$ORIGIN/../../../../usr/lib", so).is_err());
