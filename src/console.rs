@@ -352,10 +352,6 @@ impl Step {
         }
     }
 
-    pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
-    }
-
     /// End the step, saying what came of it.
     pub fn done(mut self, outcome: impl Display) {
         self.finish(&outcome.to_string());

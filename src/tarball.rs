@@ -27,6 +27,8 @@ impl TarBuilder {
         TarBuilder { builder }
     }
 
+    /// Every header the same way: GNU format (long names without PAX records), and nothing of
+    /// the host (time, owner) that would make the same files give other bytes.
     fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(kind);
@@ -59,6 +61,8 @@ impl TarBuilder {
         let len = f.metadata().at("read", disk)?.len();
         let mode = if exec { 0o755 } else { 0o644 };
         let mut h = Self::header(tar::EntryType::Regular, len, mode);
+        // Never more than the size the header announces, should the file grow while it is
+        // read; the hash is of what was sent.
         let mut reader = HashingReader {
             inner: (&mut f).take(len),
             sha: Sha256::new(),

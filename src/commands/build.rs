@@ -137,7 +137,8 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
                     outcome: None,
                     reproduced,
                     warnings,
-                    error: Some(e.message.clone()),
+                    // stdout does not pass through the console: mask here.
+                    error: Some(console.mask(&e.message)),
                 });
                 failures.push((plan.name.clone(), e));
             }

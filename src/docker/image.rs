@@ -26,8 +26,6 @@ pub struct BuildImage {
     pub base: String,
     /// The base image's ID: the build image's identity follows from it.
     pub base_id: String,
-    /// True when this run built it (false: reused).
-    pub built: bool,
 }
 
 /// Build-args Docker treats as predefined: passed to RUN steps, never recorded in the history.
@@ -128,23 +126,22 @@ impl Engine {
             key.update([0]);
         }
         let tag = format!("{repo}:{}", &hex::encode(key.finalize())[..16]);
-        let found = |found: ImageInspect, built: bool| BuildImage {
+        let found = |found: ImageInspect| BuildImage {
             tag: tag.clone(),
             id: found.id.unwrap_or_default(),
             base: base.to_string(),
             base_id: base_id.clone(),
-            built,
         };
 
         if let Some(image) = self.image(&tag).await? {
             console.status("Reusing", format!("build image {tag}"));
-            return Ok(found(image, false));
+            return Ok(found(image));
         }
         // Another fclayer process may be building the same image: wait for it, then reuse.
         let _lock = crate::paths::lock(&format!("image-{}", tag.replace(['/', ':'], "_"))).await;
         if let Some(image) = self.image(&tag).await? {
             console.status("Reusing", format!("build image {tag}"));
-            return Ok(found(image, false));
+            return Ok(found(image));
         }
         // Its RUN steps run on the target platform: the engine must be able to.
         self.probe_platform(platform, base, console).await?;
@@ -153,7 +150,7 @@ impl Engine {
             Error::engine(format!("{tag} was built but the engine cannot find it"))
         })?;
         check_platform(&tag, &image, platform)?;
-        Ok(found(image, true))
+        Ok(found(image))
     }
 
     async fn build(

@@ -108,10 +108,6 @@ impl Engine {
         })
     }
 
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
     pub fn cleanup(&self) -> &Arc<Cleanup> {
         &self.cleanup
     }

@@ -934,9 +934,9 @@ fn write_error(what: &str, io: &io::Error) -> Error {
         "cannot write {what} to the layer: {}",
         plain_io(io)
     ));
-    match io.raw_os_error() {
-        // ENOSPC, EDQUOT
-        Some(28) | Some(122) => e.with_hint(
+    // ENOSPC and EDQUOT, by kind: EDQUOT's number differs between Linux and macOS.
+    match io.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => e.with_hint(
             "the disk holding the output path is full: free some space, or write the layer elsewhere with -o",
         ),
         _ => e,
@@ -1022,6 +1022,13 @@ mod tests {
             "cannot write the ZIP to the layer: No space left on device"
         );
         assert!(e.hint.as_deref().unwrap_or("").contains("is full"));
+        // EDQUOT, Linux's number.
+        #[cfg(target_os = "linux")]
+        assert!(
+            write_error("the ZIP", &io::Error::from_raw_os_error(122))
+                .hint
+                .is_some()
+        );
         assert!(
             write_error("the ZIP", &io::Error::from_raw_os_error(5))
                 .hint
