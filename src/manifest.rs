@@ -3,9 +3,10 @@
 //! The manifest records the build image (tag and ID, base and its ID), the runtime and platform,
 //! a hash of every input file, the exact package versions installed (read back from the layer:
 //! Python dist-info, Node.js package.json files, Composer's installed.json, Maven jars; Debian
-//! package versions reported by the apt installer) and the ZIP's digests. It holds no times and
-//! no secrets, so the same build gives the same manifest. `--frozen` compares a new build's
-//! manifest with the one beside the output and refuses any difference.
+//! package versions reported by the apt installer; each reader lives in its language's
+//! `runtime/` file) and the ZIP's digests. It holds no times and no secrets, so the same build
+//! gives the same manifest. `--frozen` compares a new build's manifest with the one beside the
+//! output and refuses any difference.
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -1,5 +1,6 @@
-//! The user's project: its optional `fclayer.toml`, the kind of layer its files call for, a
-//! check of its manifest, and the input files sent into the build container.
+//! The user's project: its optional `fclayer.toml`, the kinds of layer its files call for (each
+//! language in `runtime/` names and checks its own project files), and the input files sent into
+//! the build container or, in Dockerfile mode, the `docker build` context.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -286,6 +287,20 @@ fn walk_inputs(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_are_detected_from_each_languages_project_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(detect_kinds(dir.path()).is_empty());
+        std::fs::write(dir.path().join("requirements.txt"), "six\n").unwrap();
+        std::fs::write(dir.path().join("apt.txt"), "curl\n").unwrap();
+        std::fs::create_dir(dir.path().join("package.json")).unwrap();
+        assert_eq!(
+            detect_kinds(dir.path()),
+            vec![Kind::Apt, Kind::Python],
+            "a folder named package.json is not a project file"
+        );
+    }
 
     #[test]
     fn project_file_errors_have_line_numbers() {

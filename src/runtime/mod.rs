@@ -502,6 +502,18 @@ mod tests {
     }
 
     #[test]
+    fn every_language_names_its_kind_and_a_project_file() {
+        for kind in Kind::ALL {
+            let lang = kind.language();
+            assert_eq!(Kind::parse(lang.name), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), lang.name);
+            assert!(!lang.project_files.is_empty(), "{kind}");
+            assert!(!lang.layer_dirs.is_empty(), "{kind}");
+        }
+        assert_eq!(Kind::Python.project_file(), "requirements.txt");
+    }
+
+    #[test]
     fn every_default_runtime_exists_and_supports_its_kind() {
         for kind in Kind::ALL {
             let rt = Runtime::find(default_runtime(kind)).unwrap();
