@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, IoContext, Result};
-use crate::runtime::Kind;
+use crate::runtime;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Manifest {
@@ -162,7 +162,7 @@ pub fn packages_in(zip_path: &Path) -> Result<BTreeMap<String, BTreeMap<String, 
             zip.by_index(i).ok()?.read_to_end(&mut bytes).ok()?;
             Some(bytes)
         };
-        for kind in Kind::ALL {
+        for kind in runtime::Kind::ALL {
             for (package, version) in (kind.language().versions)(&name, &mut read) {
                 out.entry(kind.name().into())
                     .or_default()
