@@ -309,7 +309,7 @@ impl BuildPlan {
                         return Err(Error::input(format!(
                             "runtime {} cannot load a {kind} layer ({} found in {})",
                             rt.name,
-                            kind.project_file(),
+                            kind.manifest(),
                             project.display()
                         ))
                         .with_hint(format!(
