@@ -71,7 +71,6 @@ pub fn detect_kinds(dir: &Path) -> Vec<Kind> {
         .collect()
 }
 
-
 /// Folders never sent into a build container: VCS data, local environments, build output.
 const SKIP_DIRS: &[&str] = &[
     ".git",

@@ -239,5 +239,19 @@ fn php_layer_from_a_path_repository_honours_the_lockfile() {
     let out = build(&second);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(say(&second), "hello 1.2.0", "the lockfile was not honoured");
+    // The same project again, in a fresh container: the same bytes (Composer's autoloader
+    // class suffix is random unless fclayer sets it).
+    let third = tmp.path().join("php-3.zip");
+    let out = run(Build::on("php7.2", "debian:11", &project)
+        .arg("--no-cache")
+        .out(&third)
+        .command()
+        .env("TZ", "Asia/Shanghai"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&second).unwrap(),
+        std::fs::read(&third).unwrap(),
+        "two builds of one PHP project differ"
+    );
     assert!(fclayer_containers().is_empty());
 }

@@ -20,6 +20,12 @@ if [ "$have" != "$FCLAYER_PHP" ]; then
   echo "fclayer: resolving for PHP $FCLAYER_PHP_FULL (the build image runs $have)"
   composer config --global platform.php "$FCLAYER_PHP_FULL"
 fi
+# Composer names the autoloader's class with a random suffix unless it is given one, so two
+# builds of the same project differed in three files. The digest of the lock (or of composer.json
+# without one) is stable and still differs between projects. Global config: not in the layer.
+suffix_of=composer.json
+if [ -f composer.lock ]; then suffix_of=composer.lock; fi
+composer config --global autoloader-suffix "$(sha1sum "$suffix_of" | cut -c1-32)"
 export COMPOSER_VENDOR_DIR=/opt/php/vendor
 composer install --no-dev --no-progress --prefer-dist --optimize-autoloader
 for f in composer.json composer.lock; do

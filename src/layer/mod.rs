@@ -304,7 +304,6 @@ pub fn pack_dir(dir: &Path, target: &Path, opts: PackOptions, max_size: u64) -> 
     output.finish(packer, max_size)?.persist()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
