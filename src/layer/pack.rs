@@ -1014,6 +1014,42 @@ mod tests {
         assert_eq!(packer.files_seen(), 2);
     }
 
+    /// Counts what the packer reports, as a progress bar would show it.
+    #[derive(Clone, Default)]
+    struct Tally(Arc<(AtomicU64, AtomicU64)>);
+
+    impl Reporter for Tally {
+        fn set_length(&self, n: u64) {
+            self.0.0.store(n, Ordering::Relaxed);
+            self.0.1.store(0, Ordering::Relaxed);
+        }
+        fn inc(&self, n: u64) {
+            self.0.1.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn progress_is_reported_through_the_reporter_trait() {
+        let dir = tempfile::tempdir().unwrap();
+        // Read back in the ordered phase.
+        let spool = tempfile::tempfile_in(dir.path()).unwrap();
+        let mut packer = Packer::new(spool, PackOptions::default());
+        let tar = two_files(true);
+        let read = Tally::default();
+        packer
+            .add_tar(Counted::new(&tar[..], &read), Some("opt"))
+            .unwrap();
+        assert_eq!(read.0.1.load(Ordering::Relaxed), tar.len() as u64);
+
+        let written = Tally::default();
+        packer.set_progress(written.clone());
+        let mut zip = File::create(dir.path().join("layer.zip")).unwrap();
+        packer.finish(&mut zip).unwrap();
+        // python/, python/a.py, python/b.py: the length is set, then every entry counted.
+        assert_eq!(written.0.0.load(Ordering::Relaxed), 3);
+        assert_eq!(written.0.1.load(Ordering::Relaxed), 3);
+    }
+
     #[test]
     fn a_full_disk_names_the_output_disk() {
         let e = write_error("the ZIP", &io::Error::from_raw_os_error(28));
