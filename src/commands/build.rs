@@ -32,6 +32,9 @@ struct Report {
     reproduced: Option<bool>,
     warnings: Vec<String>,
     error: Option<String>,
+    /// The FC layer version, when the layer was published after the build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<crate::publish::Published>,
 }
 
 pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
@@ -109,7 +112,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
 
     let mut reports = Vec::new();
     let mut failures: Vec<(String, Error)> = Vec::new();
-    for (plan, result, warnings) in results {
+    for ((plan, result, warnings), spec) in results.into_iter().zip(&specs) {
         let mut reproduced = None;
         let result = match (result, args.check) {
             (Ok(outcome), true) => {
@@ -121,6 +124,21 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
             }
             (r, _) => r,
         };
+        // Publish what built, when asked to (`--publish`, a `publish` table); never a --check.
+        let mut published = None;
+        let result = match (result, &spec.publish) {
+            (Ok(outcome), Some(decl)) if !args.check => {
+                let name = &plan.name;
+                let (zip, rt) = (&outcome.layer.path, plan.runtime.name);
+                super::publish::after_build(decl, name, zip, rt, &args, console, &mut signals)
+                    .await
+                    .map(|p| {
+                        published = Some(p);
+                        outcome
+                    })
+            }
+            (r, _) => r,
+        };
         match result {
             Ok(outcome) => reports.push(Report {
                 name: plan.name.clone(),
@@ -129,6 +147,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
                 reproduced,
                 warnings,
                 error: None,
+                published,
             }),
             Err(e) => {
                 reports.push(Report {
@@ -138,6 +157,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
                     reproduced,
                     warnings,
                     error: Some(e.message.clone()),
+                    published: None,
                 });
                 failures.push((plan.name.clone(), e));
             }
