@@ -135,8 +135,11 @@ pub fn parse_override(value: &str, what: &str) -> Result<Endpoint> {
         (true, value)
     };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.is_empty() {
+    if authority.is_empty() || authority.starts_with(':') {
         return Err(bad("no host"));
+    }
+    if authority.ends_with(':') {
+        return Err(bad("no port after `:`"));
     }
     if authority.contains(['/', '?', '#', '@', ' ']) {
         return Err(bad(
@@ -201,6 +204,7 @@ mod tests {
         assert!(!e.path_style());
         assert!(parse_override("https://h/x", "--endpoint").is_err());
         assert!(parse_override("ftp://h", "--endpoint").is_err());
+        assert!(parse_override("http://127.0.0.1:", "--endpoint").is_err());
     }
 
     #[test]
