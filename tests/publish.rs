@@ -8,29 +8,14 @@
 //! `oracle_is_installed_in_ci` fails any CI run (CI=true) that lacks it.
 
 mod common;
+#[path = "support/oracle.rs"]
+mod oracle;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::{run, stderr, stdout};
-
-const NEEDS_ORACLE: &str =
-    "needs Alibaba's signers from PyPI: scripts/oracle-venv.sh (make test runs it)";
-
-const AK: &str = "LTAI5tTestAccessKeyId";
-const SECRET: &str = "TestSecretValue0123456789abcdef";
-const STS_AK: &str = "STS.NUTestStsKeyId";
-const STS_SECRET: &str = "StsSecretValue9876543210zyxwv";
-const TOKEN: &str = "CAIStsTokenValueForTheTests+/=xyz";
-
-fn oracle_python() -> PathBuf {
-    match std::env::var_os("FCLAYER_ORACLE_VENV") {
-        Some(v) => PathBuf::from(v).join("bin/python"),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/oracle-venv/bin/python"),
-    }
-}
+use oracle::{AK, SECRET, STS_AK, STS_SECRET, Server, TOKEN, oracle_python};
 
 #[test]
 fn oracle_is_installed_in_ci() {
@@ -40,100 +25,6 @@ fn oracle_is_installed_in_ci() {
             "CI=true but the signing oracle is missing at {}: run scripts/oracle-venv.sh",
             oracle_python().display()
         );
-    }
-}
-
-/// The test server, stopped (by its own pid) when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-    state: tempfile::TempDir,
-}
-
-impl Server {
-    fn start() -> Server {
-        let python = oracle_python();
-        assert!(
-            python.is_file(),
-            "the signing oracle is missing at {}: run scripts/oracle-venv.sh",
-            python.display()
-        );
-        let state = tempfile::tempdir().unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fc_server.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .arg("--state")
-            .arg(state.path())
-            .args(["--account", &format!("{AK}:{SECRET}")])
-            .args(["--account", &format!("{STS_AK}:{STS_SECRET}:{TOKEN}")])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the test server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .unwrap_or_else(|| panic!("test server said {line:?}"))
-            .parse()
-            .unwrap();
-        Server { child, port, state }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn http(&self, method: &str, path: &str, body: &str) -> String {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out.split_once("\r\n\r\n").unwrap().1.to_string()
-    }
-
-    fn control(&self, json: &str) {
-        self.http("POST", "/__control", json);
-    }
-
-    fn state(&self) -> serde_json::Value {
-        serde_json::from_str(&self.http("GET", "/__state", "")).unwrap()
-    }
-
-    /// The requests the server saw for `action`, with their outcome.
-    fn log(&self, action: &str) -> Vec<serde_json::Value> {
-        self.state()["log"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|e| e["action"] == action)
-            .cloned()
-            .collect()
-    }
-
-    fn versions(&self, layer: &str) -> Vec<serde_json::Value> {
-        self.state()["layers"][layer]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn stored_zip(&self, layer: &str, version: u64) -> Vec<u8> {
-        std::fs::read(self.state.path().join(format!("{layer}-{version}.zip"))).unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -226,7 +117,6 @@ fn crc64(path: &Path) -> String {
 #[test]
 #[ignore = "needs Alibaba's signers from PyPI: scripts/oracle-venv.sh (make test runs it)"]
 fn publish_then_skip_unchanged_then_publish_a_change() {
-    let _ = NEEDS_ORACLE;
     let server = Server::start();
     let env = Env::new();
     let v1 = env.zip("v1", "x = 1\n");
@@ -570,6 +460,44 @@ fn credentials_from_the_aliyun_cli_profile() {
     ]));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("uses mode CloudSSO, which fclayer cannot use"));
+}
+
+#[test]
+fn a_bad_publish_table_or_flag_fails_before_any_build() {
+    let env = Env::new();
+    let dir = env.work.path().join("proj");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("requirements.txt"), "six\n").unwrap();
+    std::fs::write(
+        dir.join("fclayer.toml"),
+        "[[layer]]\nname = \"deps\"\nruntime = \"python3.9\"\n\n[layer.publish]\nregion = \"cn-hangzhou\"\naccess_key_secret = \"x\"\n",
+    )
+    .unwrap();
+    // DOCKER_HOST points nowhere: the file must fail before any engine is asked.
+    let out = run_clean(
+        common::fclayer()
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .arg("build")
+            .arg(&dir),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("fclayer.toml:7:1") && err.contains("unknown field `access_key_secret`"),
+        "{err}"
+    );
+    let out = run_clean(
+        common::fclayer()
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .args(["build", "--check", "--publish", "x"])
+            .arg(&dir),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot be used with"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -144,7 +144,7 @@ fn report(p: &Published, json: bool, console: &Console) {
     }
     let what = match p.status {
         "unchanged" => format!(
-            "layer {} version {} is unchanged (CRC-64 {}); nothing uploaded",
+            "layer {} version {} holds this ZIP (CRC-64 {}); nothing uploaded",
             p.layer_name, p.version, p.code_checksum
         ),
         _ => format!(
