@@ -462,6 +462,123 @@ fn credentials_from_the_aliyun_cli_profile() {
     assert!(stderr(&out).contains("uses mode CloudSSO, which fclayer cannot use"));
 }
 
+/// A CA and a certificate it signed for 127.0.0.1 (rustls refuses a CA certificate as a server's).
+fn make_certs(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca, ca_key) = (dir.join("ca.pem"), dir.join("ca.key"));
+    let (cert, key, csr, ext) = (
+        dir.join("srv.pem"),
+        dir.join("srv.key"),
+        dir.join("srv.csr"),
+        dir.join("ext"),
+    );
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let s = |v: &str| std::ffi::OsString::from(v);
+    openssl(&[
+        s("req").as_os_str(),
+        &s("-x509"),
+        &s("-newkey"),
+        &s("rsa:2048"),
+        &s("-nodes"),
+        &s("-days"),
+        &s("1"),
+        &s("-subj"),
+        &s("/CN=fclayer test CA"),
+        &s("-keyout"),
+        ca_key.as_os_str(),
+        &s("-out"),
+        ca.as_os_str(),
+    ]);
+    openssl(&[
+        s("req").as_os_str(),
+        &s("-newkey"),
+        &s("rsa:2048"),
+        &s("-nodes"),
+        &s("-subj"),
+        &s("/CN=127.0.0.1"),
+        &s("-keyout"),
+        key.as_os_str(),
+        &s("-out"),
+        csr.as_os_str(),
+    ]);
+    openssl(&[
+        s("x509").as_os_str(),
+        &s("-req"),
+        &s("-in"),
+        csr.as_os_str(),
+        &s("-CA"),
+        ca.as_os_str(),
+        &s("-CAkey"),
+        ca_key.as_os_str(),
+        &s("-CAcreateserial"),
+        &s("-days"),
+        &s("1"),
+        &s("-extfile"),
+        ext.as_os_str(),
+        &s("-out"),
+        cert.as_os_str(),
+    ]);
+    (ca, cert, key)
+}
+
+#[test]
+#[ignore = "needs Alibaba's signers from PyPI: scripts/oracle-venv.sh (make test runs it)"]
+fn https_trusts_the_ca_given_by_flag_or_ssl_cert_file() {
+    let env = Env::new();
+    let (ca, cert, key) = make_certs(env.work.path());
+    let server = Server::start_with(&[
+        std::ffi::OsStr::new("--tls"),
+        cert.as_os_str(),
+        key.as_os_str(),
+    ]);
+    let https = format!(
+        "https://127.0.0.1:{}",
+        server.url().rsplit(':').next().unwrap()
+    );
+    let zip = env.zip("tls", "tls = 1\n");
+    // Not trusted: one clear error (not retried), naming --ca-cert.
+    let out = run_clean(
+        env.publish(&server, &zip, "tls")
+            .env("FCLAYER_FC_ENDPOINT", &https)
+            .env_remove("SSL_CERT_FILE"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--ca-cert"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("retrying"));
+    // --ca-cert, then SSL_CERT_FILE.
+    let out = run_clean(
+        env.publish(&server, &zip, "tls")
+            .env("FCLAYER_FC_ENDPOINT", &https)
+            .env_remove("SSL_CERT_FILE")
+            .arg("--ca-cert")
+            .arg(&ca),
+    );
+    assert!(out.status.success());
+    let other = env.zip("tls2", "tls = 2\n");
+    let out = run_clean(
+        env.publish(&server, &other, "tls")
+            .env("FCLAYER_FC_ENDPOINT", &https)
+            .env("SSL_CERT_FILE", &ca)
+            .arg("--json"),
+    );
+    assert!(out.status.success());
+    assert_eq!(json(&out)["version"], 2);
+}
+
 #[test]
 fn a_bad_publish_table_or_flag_fails_before_any_build() {
     let env = Env::new();

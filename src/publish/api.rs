@@ -127,17 +127,19 @@ fn transport(what: &str, host: &str, e: &reqwest::Error) -> Failure {
         chain.push_str(&format!(": {s}"));
         source = s.source();
     }
+    let untrusted = chain.contains("certificate") || chain.contains("UnknownIssuer");
     let hint = if e.is_timeout() {
-        "the request timed out: raise --timeout / --connect-timeout, or check the network"
-    } else if chain.contains("certificate") || chain.contains("UnknownIssuer") {
+        "the request timed out: raise --request-timeout / --connect-timeout, or check the network"
+    } else if untrusted {
         "the server's certificate is not trusted: behind a proxy that re-signs HTTPS, pass its CA with --ca-cert (or SSL_CERT_FILE)"
     } else {
         "check the network, HTTPS_PROXY/NO_PROXY, and the endpoint (--endpoint)"
     };
     Failure {
         error: Error::build(format!("{what}: no answer from {host}: {chain}")).with_hint(hint),
-        // Connection refused or reset, timeouts: the next attempt may get through.
-        retryable: true,
+        // Connection refused or reset, timeouts: the next attempt may get through. An untrusted
+        // certificate stays untrusted.
+        retryable: !untrusted,
         code: None,
     }
 }

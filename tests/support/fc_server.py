@@ -333,8 +333,14 @@ if __name__ == "__main__":
     p.add_argument("--state", required=True)
     p.add_argument("--region", default="cn-hangzhou")
     p.add_argument("--account", action="append", default=[])
+    p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve HTTPS with this certificate")
     args = p.parse_args()
     S = State(args)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if args.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     print("PORT %d" % server.server_address[1], flush=True)
     server.serve_forever()

@@ -30,6 +30,11 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// With extra arguments for the server, e.g. `--tls CERT KEY`.
+    pub fn start_with(extra: &[&std::ffi::OsStr]) -> Server {
         let python = oracle_python();
         assert!(
             python.is_file(),
@@ -44,6 +49,7 @@ impl Server {
             .arg(state.path())
             .args(["--account", &format!("{AK}:{SECRET}")])
             .args(["--account", &format!("{STS_AK}:{STS_SECRET}:{TOKEN}")])
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .expect("start the test server");
