@@ -201,6 +201,35 @@ fn publish_then_skip_unchanged_then_publish_a_change() {
 
 #[test]
 #[ignore = "needs Alibaba's signers from PyPI: scripts/oracle-venv.sh (make test runs it)"]
+fn the_compatible_runtime_defaults_to_the_manifests() {
+    let server = Server::start();
+    let env = Env::new();
+    let zip = env.zip("m", "m = 1\n");
+    let manifest = fclayer::manifest::Manifest {
+        runtime: "python3.9".into(),
+        ..Default::default()
+    };
+    manifest.write(&fclayer::manifest::path_for(&zip)).unwrap();
+    let out = run_clean(env.fclayer(&server).arg("publish").arg(&zip).args([
+        "--layer-name",
+        "m",
+        "--region",
+        "cn-hangzhou",
+        "--json",
+    ]));
+    assert!(out.status.success());
+    assert_eq!(
+        json(&out)["compatible_runtime"],
+        serde_json::json!(["python3.9"])
+    );
+    assert_eq!(
+        server.versions("m")[0]["compatibleRuntime"],
+        serde_json::json!(["python3.9"])
+    );
+}
+
+#[test]
+#[ignore = "needs Alibaba's signers from PyPI: scripts/oracle-venv.sh (make test runs it)"]
 fn every_page_of_versions_is_read() {
     let server = Server::start();
     let env = Env::new();
