@@ -644,6 +644,24 @@ fn a_bad_publish_table_or_flag_fails_before_any_build() {
         "{}",
         stderr(&out)
     );
+    // --publish names one FC layer: not several built layers.
+    std::fs::write(
+        dir.join("fclayer.toml"),
+        "[[layer]]\nname = \"a\"\nruntime = \"python3.9\"\n\n[[layer]]\nname = \"b\"\nruntime = \"python3.9\"\n",
+    )
+    .unwrap();
+    let out = run_clean(
+        common::fclayer()
+            .env("DOCKER_HOST", "unix:///nonexistent.sock")
+            .args(["build", "--publish", "x"])
+            .arg(&dir),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--publish names one FC layer, but this builds 2 layers"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

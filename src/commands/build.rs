@@ -40,6 +40,13 @@ struct Report {
 pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
     let mut signals = Signals::new()?;
     let specs = plan::layer_specs(&args)?;
+    if args.publish.is_some() && specs.len() > 1 {
+        return Err(Error::input(format!(
+            "--publish names one FC layer, but this builds {} layers",
+            specs.len()
+        ))
+        .with_hint("give each layer a `[layer.publish]` table with its own layer_name, or build one layer: fclayer build NAME --publish ..."));
+    }
     let plans: Vec<BuildPlan> = specs
         .iter()
         .map(|s| BuildPlan::new(s, &args))
