@@ -30,6 +30,7 @@ example: images build
 # engine is missing. One test at a time: each end-to-end test asserts the engine holds nothing
 # of fclayer's after its build, which a concurrent test's containers would break.
 test: images
+	scripts/oracle-venv.sh
 	$(CARGO) test --locked --no-fail-fast -- --include-ignored --test-threads=1
 
 # Tests that need no engine.

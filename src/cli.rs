@@ -62,8 +62,120 @@ pub enum Command {
     /// and stay.
     #[command(after_help = EXIT_CODES)]
     Gc(GcArgs),
+    /// Publish a layer ZIP as a new version of a Function Compute layer, unless the newest
+    /// version already holds these exact bytes (same CRC-64). Prints the version's ARN.
+    #[command(after_help = PUBLISH_HELP)]
+    Publish(PublishArgs),
+    /// List the versions of a Function Compute layer: version, CRC-64, size, runtimes, created.
+    Layers(LayersArgs),
     /// Print a shell completion script, e.g. `fclayer completions bash > /etc/bash_completion.d/fclayer`.
     Completions(CompletionsArgs),
+}
+
+const PUBLISH_HELP: &str = "\
+Credentials, in this order: ALIBABA_CLOUD_ACCESS_KEY_ID + ALIBABA_CLOUD_ACCESS_KEY_SECRET
+(+ ALIBABA_CLOUD_SECURITY_TOKEN); ~/.aliyun/config.json (--profile, else ALIBABA_CLOUD_PROFILE,
+else its current profile; modes AK and StsToken); ~/.alibabacloud/credentials.ini.
+ZIPs up to --inline-max bytes are sent inline; larger ones need --oss-bucket.";
+
+/// Where and how to talk to FC: shared by `publish`, `layers` and `build --publish`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FcArgs {
+    /// Region of the layer, e.g. cn-hangzhou. Default: ALIBABA_CLOUD_REGION_ID, else the
+    /// aliyun CLI profile's region.
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// FC API endpoint instead of the region's public one (a VPC or private endpoint); a host or
+    /// an https:// URL (http:// only to a loopback address).
+    #[arg(long, value_name = "URL", env = "FCLAYER_FC_ENDPOINT")]
+    pub endpoint: Option<String>,
+
+    /// Profile of ~/.aliyun/config.json to take the credentials from.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// Seconds to wait for a connection.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    pub connect_timeout: u64,
+
+    /// Seconds a request (upload included) may take.
+    #[arg(long = "request-timeout", default_value_t = 600, value_name = "SECS")]
+    pub request_timeout: u64,
+
+    /// How often to retry after throttling, a 5xx answer or a lost connection.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub retries: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The layer ZIP.
+    pub zip: PathBuf,
+
+    /// Name of the FC layer (created by its first version).
+    #[arg(long, value_name = "NAME")]
+    pub layer_name: String,
+
+    /// Runtimes the layer is for, comma-separated. Default: the runtime in the manifest beside
+    /// the ZIP (<name>.manifest.json).
+    #[arg(long, value_name = "R1,R2", value_delimiter = ',')]
+    pub compatible_runtime: Vec<String>,
+
+    /// Description of the new version.
+    #[arg(long, value_name = "TEXT")]
+    pub description: Option<String>,
+
+    #[command(flatten)]
+    pub fc: FcArgs,
+
+    #[command(flatten)]
+    pub oss: OssArgs,
+
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct OssArgs {
+    /// OSS bucket (in the layer's region) to upload ZIPs too big to send inline through.
+    #[arg(long, value_name = "BUCKET")]
+    pub oss_bucket: Option<String>,
+
+    /// Object name prefix in --oss-bucket, e.g. `fclayer/`.
+    #[arg(long, value_name = "PREFIX", requires = "oss_bucket")]
+    pub oss_prefix: Option<String>,
+
+    /// OSS endpoint instead of the region's public one (e.g. oss-cn-hangzhou-internal.aliyuncs.com).
+    #[arg(long, value_name = "URL", env = "FCLAYER_OSS_ENDPOINT")]
+    pub oss_endpoint: Option<String>,
+
+    /// Largest ZIP to send inline, in bytes (FC's API body limit is 100 MB after base64).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::publish::DEFAULT_INLINE_MAX)]
+    pub inline_max: u64,
+
+    /// Extra CA certificates (PEM) for HTTPS, e.g. a corporate proxy's. SSL_CERT_FILE is used when
+    /// set.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LayersArgs {
+    /// Name of the FC layer.
+    pub name: String,
+
+    #[command(flatten)]
+    pub fc: FcArgs,
+
+    /// Extra CA certificates (PEM) for HTTPS. SSL_CERT_FILE is used when set.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Print the versions as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +288,16 @@ pub struct BuildArgs {
     /// Largest ZIP to accept, in bytes (FC's limit is 500 MB).
     #[arg(long, default_value_t = crate::layer::DEFAULT_MAX_SIZE, value_name = "BYTES")]
     pub max_size: u64,
+
+    /// After a successful build, publish the ZIP as a new version of this FC layer (unless it is
+    /// unchanged). Needs --region (or ALIBABA_CLOUD_REGION_ID). A layer's `publish` table in
+    /// fclayer.toml does the same.
+    #[arg(long, value_name = "LAYER_NAME", conflicts_with = "check")]
+    pub publish: Option<String>,
+
+    /// Where `--publish` (or a `publish` table) publishes.
+    #[command(flatten)]
+    pub publish_to: FcArgs,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,7 @@ pub mod native;
 pub mod paths;
 pub mod plan;
 pub mod project;
+pub mod publish;
 pub mod runtime;
 pub mod secrets;
 pub mod tarball;

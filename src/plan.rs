@@ -99,6 +99,8 @@ pub struct LayerSpec {
     pub target: Option<String>,
     pub base_image: Option<String>,
     pub platform: Option<String>,
+    /// Publish after a successful build (`--publish`, or the layer's `publish` table).
+    pub publish: Option<crate::publish::PublishDecl>,
 }
 
 /// The layers a `fclayer build` command line names: one project folder, every layer of a
@@ -126,6 +128,7 @@ pub fn layer_specs(args: &BuildArgs) -> Result<Vec<LayerSpec>> {
             target: args.target.clone(),
             base_image: args.base_image.clone(),
             platform: args.platform.clone(),
+            publish: crate::publish::build_decl(args.publish.as_deref(), None),
         }
     };
     // A layer of ./fclayer.toml by name comes first: a layer's folder is often named like it.
@@ -265,6 +268,7 @@ fn file_specs(
             target: args.target.clone().or_else(|| decl.target.clone()),
             base_image: args.base_image.clone().or_else(|| decl.base_image.clone()),
             platform: args.platform.clone().or_else(|| decl.platform.clone()),
+            publish: crate::publish::build_decl(args.publish.as_deref(), decl.publish.as_ref()),
         });
     }
     Ok(out)

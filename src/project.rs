@@ -44,6 +44,8 @@ pub struct LayerDecl {
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
+    /// Publish the ZIP to FC after a successful build (`[layer.publish]`).
+    pub publish: Option<crate::publish::PublishDecl>,
 }
 
 impl ProjectFile {

@@ -32,11 +32,21 @@ struct Report {
     reproduced: Option<bool>,
     warnings: Vec<String>,
     error: Option<String>,
+    /// The FC layer version, when the layer was published after the build.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<crate::publish::Published>,
 }
 
 pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
     let mut signals = Signals::new()?;
     let specs = plan::layer_specs(&args)?;
+    if args.publish.is_some() && specs.len() > 1 {
+        return Err(Error::input(format!(
+            "--publish names one FC layer, but this builds {} layers",
+            specs.len()
+        ))
+        .with_hint("give each layer a `[layer.publish]` table with its own layer_name, or build one layer: fclayer build NAME --publish ..."));
+    }
     let plans: Vec<BuildPlan> = specs
         .iter()
         .map(|s| BuildPlan::new(s, &args))
@@ -109,7 +119,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
 
     let mut reports = Vec::new();
     let mut failures: Vec<(String, Error)> = Vec::new();
-    for (plan, result, warnings) in results {
+    for ((plan, result, warnings), spec) in results.into_iter().zip(&specs) {
         let mut reproduced = None;
         let result = match (result, args.check) {
             (Ok(outcome), true) => {
@@ -121,6 +131,21 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
             }
             (r, _) => r,
         };
+        // Publish what built, when asked to (`--publish`, a `publish` table); never a --check.
+        let mut published = None;
+        let result = match (result, &spec.publish) {
+            (Ok(outcome), Some(decl)) if !args.check => {
+                let name = &plan.name;
+                let (zip, rt) = (&outcome.layer.path, plan.runtime.name);
+                super::publish::after_build(decl, name, zip, rt, &args, console, &mut signals)
+                    .await
+                    .map(|p| {
+                        published = Some(p);
+                        outcome
+                    })
+            }
+            (r, _) => r,
+        };
         match result {
             Ok(outcome) => reports.push(Report {
                 name: plan.name.clone(),
@@ -129,6 +154,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
                 reproduced,
                 warnings,
                 error: None,
+                published,
             }),
             Err(e) => {
                 reports.push(Report {
@@ -139,6 +165,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
                     warnings,
                     // stdout does not pass through the console: mask here.
                     error: Some(console.mask(&e.message)),
+                    published: None,
                 });
                 failures.push((plan.name.clone(), e));
             }

@@ -12,6 +12,7 @@ mod build;
 mod cache;
 pub(crate) mod check;
 mod inspect;
+mod publish;
 mod stack;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -34,6 +35,8 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
         Command::Pack(args) => pack(args, console).await,
         Command::Build(args) => build::run(args, console).await,
         Command::Gc(args) => gc(args, console).await,
+        Command::Publish(args) => publish::run(args, console).await,
+        Command::Layers(args) => publish::layers(args, console).await,
         Command::Completions(args) => completions(&args),
     }
 }
