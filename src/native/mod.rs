@@ -410,12 +410,12 @@ enum Sniffed {
 
 /// Most members are .py files and data: four bytes tell them apart from ELF files, and the
 /// ELF header's identification bytes tell a real one from a lookalike before more is read.
+/// Of an ELF file, only the tables the gate needs are kept (see [`elf::read_sparse`]).
 fn read_elf<R: Read + Seek>(zip: &mut LayerZip<R>, e: &Entry) -> std::io::Result<Sniffed> {
     let size = e.size;
-    let mut member = zip
-        .open_entry(e)
-        .map_err(|err| std::io::Error::other(err.message))?;
-    let mut head = [0u8; 16];
+    let io = |err: Error| std::io::Error::other(err.message);
+    let mut member = zip.open_entry(e).map_err(io)?;
+    let mut head = [0u8; 64];
     let got = read_up_to(&mut member, &mut head)?;
     if got < 4 || head[..4] != elf::MAGIC {
         return Ok(Sniffed::NotElf);
@@ -426,12 +426,18 @@ fn read_elf<R: Read + Seek>(zip: &mut LayerZip<R>, e: &Entry) -> std::io::Result
     if size > MAX_ELF_BYTES {
         return Ok(Sniffed::TooLarge(size));
     }
-    // The declared size only pre-sizes the buffer, and only up to 64 MiB, so a lying header
-    // cannot make us allocate much; the reader stops at the declared size.
-    let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
-    data.extend_from_slice(&head[..got]);
-    member.read_to_end(&mut data)?;
-    Ok(Sniffed::Elf(elf::parse(&data)))
+    let firsts = elf::first_ranges(&head[..got], size);
+    let sparse = elf::Sparse::collect(&head[..got], member, size, firsts.clone())?;
+    let info = match elf::second_pass(&sparse, firsts) {
+        Err(why) => Err(why),
+        Ok(None) => elf::parse_sparse(&sparse),
+        Ok(Some(keep)) => {
+            drop(sparse);
+            let again = zip.open_entry(e).map_err(io)?;
+            elf::parse_sparse(&elf::Sparse::collect(&[], again, size, keep)?)
+        }
+    };
+    Ok(Sniffed::Elf(info))
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
