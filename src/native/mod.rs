@@ -620,42 +620,7 @@ impl Checker<'_> {
             self.check_interpreter(interp, &mut report);
         }
         let dirs = self.search_dirs(&report.path, info, &mut report.notes);
-        let mut found: HashMap<&str, Found> = HashMap::new();
-        let mut missing = 0;
-        for lib in &info.needed {
-            match self.find(lib, &dirs) {
-                Ok(f) => {
-                    if let Found::Layer { path, via: OPT_LIB } = &f {
-                        via_opt_lib.push(path.clone());
-                    }
-                    found.insert(lib, f);
-                }
-                Err(searched) => {
-                    if is_libpython(lib) {
-                        report.notes.push(self.libpython_note(lib));
-                        found.insert(lib, Found::Runtime);
-                        continue;
-                    }
-                    missing += 1;
-                    if missing > MAX_MISSING_SHOWN {
-                        continue;
-                    }
-                    let mut elsewhere = self.tree.named(lib);
-                    elsewhere.truncate(MAX_LISTED);
-                    report.findings.push(Finding::MissingLibrary {
-                        library: lib.clone(),
-                        searched,
-                        elsewhere,
-                    });
-                }
-            }
-        }
-        if missing > MAX_MISSING_SHOWN {
-            report.notes.push(format!(
-                "{} more needed libraries are not found either (not listed)",
-                missing - MAX_MISSING_SHOWN
-            ));
-        }
+        let mut found = self.find_needed(info, &dirs, &mut report, via_opt_lib);
         for need in &info.requires {
             if !found.contains_key(need.library.as_str()) {
                 // Versions from a library that is not DT_NEEDED (unusual) still bind to it; a
@@ -673,6 +638,53 @@ impl Checker<'_> {
             }
         }
         report
+    }
+
+    /// Look up every DT_NEEDED library; the missing ones become findings (a screenful of them,
+    /// the rest counted in a note).
+    fn find_needed<'i>(
+        &self,
+        info: &'i ElfInfo,
+        dirs: &SearchPath,
+        report: &mut ElfReport,
+        via_opt_lib: &mut Vec<String>,
+    ) -> HashMap<&'i str, Found> {
+        let mut found: HashMap<&str, Found> = HashMap::new();
+        let mut missing = 0;
+        for lib in &info.needed {
+            match self.find(lib, dirs) {
+                Ok(f) => {
+                    if let Found::Layer { path, via: OPT_LIB } = &f {
+                        via_opt_lib.push(path.clone());
+                    }
+                    found.insert(lib, f);
+                }
+                Err(searched) => {
+                    if is_libpython(lib) {
+                        report.notes.push(self.libpython_note(lib));
+                        found.insert(lib, Found::Runtime);
+                        continue;
+                    }
+                    missing += 1;
+                    if missing > MAX_MISSING_SHOWN {
+                        continue;
+                    }
+                    let elsewhere = self.tree.named(lib, MAX_LISTED);
+                    report.findings.push(Finding::MissingLibrary {
+                        library: lib.clone(),
+                        searched,
+                        elsewhere,
+                    });
+                }
+            }
+        }
+        if missing > MAX_MISSING_SHOWN {
+            report.notes.push(format!(
+                "{} more needed libraries are not found either (not listed)",
+                missing - MAX_MISSING_SHOWN
+            ));
+        }
+        found
     }
 
     fn check_interpreter(&self, interp: &str, report: &mut ElfReport) {
@@ -713,7 +725,7 @@ impl Checker<'_> {
 
     /// The file's search path, in the loader's order: its RPATH and the RPATHs it inherits
     /// (both ignored when it has a RUNPATH), LD_LIBRARY_PATH=/opt/lib, RUNPATH.
-    fn search_dirs(&self, path: &str, info: &ElfInfo, notes: &mut Vec<String>) -> Vec<SearchDir> {
+    fn search_dirs(&self, path: &str, info: &ElfInfo, notes: &mut Vec<String>) -> SearchPath {
         let mut dirs = Vec::new();
         if info.runpath.is_empty() {
             self.expand(&info.rpath, path, "RPATH", &mut dirs, notes);
@@ -733,11 +745,12 @@ impl Checker<'_> {
             via: OPT_LIB,
         });
         self.expand(&info.runpath, path, "RUNPATH", &mut dirs, notes);
-        dirs
+        let positions = self.tree.positions(dirs.iter().map(|d| &d.dir));
+        SearchPath { dirs, positions }
     }
 
     /// Find a needed library the way ld.so would; `Err` lists where it looked.
-    fn find(&self, lib: &str, dirs: &[SearchDir]) -> std::result::Result<Found, Vec<String>> {
+    fn find(&self, lib: &str, search: &SearchPath) -> std::result::Result<Found, Vec<String>> {
         if lib.contains('/') {
             // A path, not a name: ld.so opens exactly that file.
             if let Some(p) = lib.strip_prefix("/opt/")
@@ -750,13 +763,15 @@ impl Checker<'_> {
             }
             return Err(vec![lib.to_string()]);
         }
-        for d in dirs {
-            if let Some(real) = self.tree.lookup(&d.dir, lib) {
-                return Ok(Found::Layer {
-                    path: real,
-                    via: d.via,
-                });
-            }
+        let dirs = &search.dirs;
+        if let Some((i, real)) = self
+            .tree
+            .find(lib, &search.positions, dirs.len(), |i| &dirs[i].dir)
+        {
+            return Ok(Found::Layer {
+                path: real,
+                via: dirs[i].via,
+            });
         }
         if self.target.provides(lib) {
             return Ok(Found::Runtime);
@@ -843,6 +858,12 @@ const OPT_LIB: &str = "LD_LIBRARY_PATH";
 
 /// A folder searched because a file that loads this one has it in its DT_RPATH.
 const INHERITED: &str = "RPATH of a loading file";
+
+/// A file's search path, in the loader's order, indexed by folder.
+struct SearchPath {
+    dirs: Vec<SearchDir>,
+    positions: tree::Positions,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct SearchDir {
