@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use crate::cli::InspectArgs;
 use crate::error::Result;
+use crate::extract::escape_controls as esc;
 use crate::layer::human_bytes;
 use crate::layer::inspect::{self, LinkStatus, Report, Role};
 
@@ -24,7 +25,7 @@ fn render(r: &Report) -> String {
     let _ = writeln!(
         o,
         "{}: {} zipped, {} unpacked; {} files, {} dirs, {} symlinks",
-        r.path,
+        esc(&r.path),
         human_bytes(r.zip_size),
         human_bytes(r.unpacked_size),
         r.files,
@@ -55,7 +56,7 @@ fn render(r: &Report) -> String {
                 "{:>10}  {:>10}  {}",
                 human_bytes(f.size),
                 human_bytes(f.compressed_size),
-                f.path
+                esc(&f.path)
             );
         }
     }
@@ -65,7 +66,7 @@ fn render(r: &Report) -> String {
     if !r.warnings.is_empty() {
         let _ = writeln!(o, "\nWARNINGS");
         for w in &r.warnings {
-            let _ = writeln!(o, "  {w}");
+            let _ = writeln!(o, "  {}", esc(w));
         }
     }
     out
@@ -73,8 +74,8 @@ fn render(r: &Report) -> String {
 
 fn folders(o: &mut String, r: &Report) {
     let name = |f: &inspect::Folder| match f.kind {
-        inspect::Node::Dir => format!("{}/", f.name),
-        _ => f.name.clone(),
+        inspect::Node::Dir => format!("{}/", esc(&f.name)),
+        _ => esc(&f.name),
     };
     let width = r
         .folders
@@ -126,10 +127,10 @@ fn links(o: &mut String, r: &Report) {
             LinkStatus::Loop => "LOOP".to_string(),
             _ => format!(
                 "DANGLING: /opt/{} is not in this layer",
-                l.resolves_to.as_deref().unwrap_or_default()
+                esc(l.resolves_to.as_deref().unwrap_or_default())
             ),
         };
-        let _ = writeln!(o, "  {} -> {}  ({why})", l.path, l.target);
+        let _ = writeln!(o, "  {} -> {}  ({why})", esc(&l.path), esc(&l.target));
     }
     let ok: Vec<_> = r
         .links
@@ -137,7 +138,7 @@ fn links(o: &mut String, r: &Report) {
         .filter(|l| l.status == LinkStatus::Ok)
         .collect();
     for l in ok.iter().take(MAX_OK_LINKS) {
-        let _ = writeln!(o, "  {} -> {}", l.path, l.target);
+        let _ = writeln!(o, "  {} -> {}", esc(&l.path), esc(&l.target));
     }
     if ok.len() > MAX_OK_LINKS {
         let _ = writeln!(

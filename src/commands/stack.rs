@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use crate::cli::StackArgs;
 use crate::error::Result;
+use crate::extract::escape_controls as esc;
 use crate::layer::human_bytes;
 use crate::layer::stack::{self, Report, kind_name};
 
@@ -33,7 +34,7 @@ fn render(r: &Report) -> String {
     let width = r
         .layers
         .iter()
-        .map(|l| l.path.chars().count())
+        .map(|l| esc(&l.path).chars().count())
         .max()
         .unwrap_or(0)
         .clamp(5, 40);
@@ -48,7 +49,7 @@ fn render(r: &Report) -> String {
             o,
             "{:>2}  {:<width$}  {:>6}  {:>8}  {:>12}  {:>8}  {:>6}  {}",
             l.index,
-            l.path,
+            esc(&l.path),
             l.files + l.symlinks,
             l.provides,
             human_bytes(l.provides_size),
@@ -75,7 +76,7 @@ fn render(r: &Report) -> String {
             "\nCONFLICTS: a directory in one layer, a file or symlink in another"
         );
         for c in &r.conflicts {
-            let _ = writeln!(o, "  {}", c.runtime_sees);
+            let _ = writeln!(o, "  {}", esc(&c.runtime_sees));
         }
     }
     if !r.broken_links.is_empty() {
@@ -86,13 +87,19 @@ fn render(r: &Report) -> String {
             } else {
                 "dangling"
             };
-            let _ = writeln!(o, "  {} -> {}  (#{}, {why})", l.path, l.target, l.layer);
+            let _ = writeln!(
+                o,
+                "  {} -> {}  (#{}, {why})",
+                esc(&l.path),
+                esc(&l.target),
+                l.layer
+            );
         }
     }
     if !r.warnings.is_empty() {
         let _ = writeln!(o, "\nWARNINGS");
         for w in &r.warnings {
-            let _ = writeln!(o, "  {w}");
+            let _ = writeln!(o, "  {}", esc(w));
         }
     }
     out
@@ -145,7 +152,8 @@ fn shadowed(o: &mut String, r: &Report) {
         };
         let _ = writeln!(
             o,
-            "  {key:<width$}  {:>6} {}  {who}  ({same})",
+            "  {:<width$}  {:>6} {}  {who}  ({same})",
+            esc(key),
             g.count,
             plural(g.count)
         );
@@ -163,7 +171,7 @@ fn shadowed(o: &mut String, r: &Report) {
             let _ = writeln!(
                 o,
                 "    {} ({}): #{} wins over {}",
-                s.path,
+                esc(&s.path),
                 kind_name(&s.kind),
                 s.winner,
                 layers(&s.hidden)

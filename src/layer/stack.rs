@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::inspect::{self, Listing, Node, Role, ZipEntry};
 use crate::error::{Error, Result};
-use crate::extract::Resolved;
+use crate::extract::{Resolved, Seen, follow};
 
 /// FC attaches at most this many layers to a function.
 pub const MAX_LAYERS: usize = 5;
@@ -182,23 +182,21 @@ struct Merge<'a> {
 
 impl<'a> Merge<'a> {
     fn add(&mut self, n: usize, listing: &'a Listing, layer: &mut Layer) {
-        // For each entry of this layer: its topmost ancestor that an earlier layer holds as a
-        // file or symlink. A listing holds every folder, before its contents, so each entry
-        // looks only at its parent.
-        let mut blocked: HashMap<&'a str, Option<&'a str>> = HashMap::new();
+        // The chain of open ancestors of the current entry (a listing holds every folder
+        // before its contents), each with the topmost ancestor-or-self that an earlier layer
+        // holds as a file or symlink: everything below that is out of reach.
+        let mut open: Vec<(&'a str, Option<&'a str>)> = Vec::new();
         for e in &listing.entries {
-            let parent = crate::extract::parent(&e.path);
-            let blocker = if parent.is_empty() {
-                None
-            } else {
-                blocked.get(parent).copied().flatten().or_else(|| {
-                    self.merged
-                        .get_key_value(parent)
-                        .filter(|(_, w)| w.entry.node != Node::Dir && w.layer != n)
-                        .map(|(k, _)| *k)
-                })
-            };
-            blocked.insert(&e.path, blocker);
+            while let Some((top, _)) = open.last() {
+                if e.path.len() > top.len()
+                    && e.path.starts_with(top)
+                    && e.path.as_bytes()[top.len()] == b'/'
+                {
+                    break;
+                }
+                open.pop();
+            }
+            let blocker = open.last().and_then(|(_, b)| *b);
             if let Some(blocker) = blocker {
                 // The blocker was recorded as a conflict when this layer's directory reached it,
                 // unless this ZIP itself holds entries below a file (already warned about).
@@ -206,18 +204,26 @@ impl<'a> Merge<'a> {
                     loser(c, n, None).hidden_entries += 1;
                 }
                 layer.hidden_by_conflicts += 1;
+                open.push((&e.path, Some(blocker)));
                 continue;
             }
-            self.place(n, e, layer);
+            let blocks = self.place(n, e, layer);
+            open.push((&e.path, blocks.then_some(e.path.as_str())));
         }
     }
 
-    fn place(&mut self, n: usize, e: &'a ZipEntry, layer: &mut Layer) {
-        let Some(w) = self.merged.get(e.path.as_str()) else {
-            self.merged.insert(&e.path, Winner { layer: n, entry: e });
-            return;
+    /// Put `e` of layer `n` into the merged view. True if an earlier layer holds its path as a
+    /// file or symlink, which hides everything this layer has below it.
+    fn place(&mut self, n: usize, e: &'a ZipEntry, layer: &mut Layer) -> bool {
+        let w = match self.merged.entry(&e.path) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Winner { layer: n, entry: e });
+                return false;
+            }
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
         };
         let (wn, we) = (w.layer, w.entry);
+        let blocks = we.node != Node::Dir && wn != n;
         match (we.node, e.node) {
             (Node::Dir, Node::Dir) => {}
             (Node::Dir, _) | (_, Node::Dir) => {
@@ -245,6 +251,7 @@ impl<'a> Merge<'a> {
                 layer.shadowed += 1;
             }
         }
+        blocks
     }
 }
 
@@ -317,13 +324,14 @@ fn summary(index: usize, path: &Path, l: &Listing) -> Layer {
         shadowed: 0,
         hidden_by_conflicts: 0,
     };
-    let tree = l.tree();
+    // Only a top-level nodejs/ or java/ asks about a path below it: a scan is enough.
+    let has = |p: &str| l.entries.iter().any(|e| e.path == p);
     for e in &l.entries {
         match e.node {
             Node::Dir => {
                 layer.dirs += 1;
                 if !e.path.contains('/') {
-                    let role = inspect::role_of(&e.path, &|p| tree.contains_key(p));
+                    let role = inspect::role_of(&e.path, &has);
                     if role != Role::Other {
                         layer.runtimes.push(role);
                     }
@@ -362,16 +370,18 @@ fn same_file_warnings(zips: &[PathBuf]) -> Vec<String> {
 /// Links that lead nowhere once all layers are merged. A link may rightly point into another
 /// layer, so only the merged view can tell.
 fn broken_links(merged: &HashMap<&str, Winner<'_>>) -> Vec<BrokenLink> {
-    let tree: HashMap<&str, (&Node, Option<&str>)> = merged
-        .iter()
-        .map(|(p, w)| (*p, (&w.entry.node, w.entry.target.as_deref())))
-        .collect();
+    let seen = |path: &str| match merged.get(path).map(|w| w.entry) {
+        Some(e) if e.node == Node::Symlink => Seen::Link(e.target.as_deref().unwrap_or("")),
+        Some(e) if e.node == Node::Dir => Seen::Dir,
+        Some(_) => Seen::File,
+        None => Seen::Missing,
+    };
     let mut out: Vec<BrokenLink> = merged
         .iter()
         .filter(|(_, w)| w.entry.node == Node::Symlink)
         .filter_map(|(p, w)| {
             let target = w.entry.target.clone().unwrap_or_default();
-            let escapes = match inspect::resolve(&tree, p, &target) {
+            let escapes = match follow(p, &target, seen) {
                 Resolved::Inside(_) => return None,
                 Resolved::Escapes => true,
                 Resolved::Dangling(_) | Resolved::Loop => false,

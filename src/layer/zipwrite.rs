@@ -34,9 +34,8 @@ const VERSION_ZIP64: u16 = 45;
 pub const STORED: u16 = 0;
 pub const DEFLATED: u16 = 8;
 
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFLNK: u32 = 0o120000;
+// The mode bits are defined once, beside the reader.
+pub use super::read::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
 /// One entry's header fields.
 pub struct Header<'a> {
@@ -94,7 +93,7 @@ impl<W: Write> ZipWriter<W> {
         let name_len = u16::try_from(header.name.len())
             .map_err(|_| io::Error::other(format!("name too long for a ZIP: {}", header.name)))?;
         let big_sizes = header.size >= MAX32 || header.compressed >= MAX32;
-        let base_version = if header.method == DEFLATED || header.mode & 0o170000 == S_IFDIR {
+        let base_version = if header.method == DEFLATED || header.mode & S_IFMT == S_IFDIR {
             20
         } else {
             10

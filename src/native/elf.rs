@@ -6,9 +6,13 @@
 //! does. A file stripped of its section headers (rare; `sstrip`) reads as having no dependencies
 //! rather than failing.
 
-use object::Endianness;
+use std::io::Read;
+use std::ops::Range;
+
 use object::elf;
+use object::read::elf::SectionHeader;
 use object::read::elf::{Dyn, FileHeader, ProgramHeader};
+use object::{Endianness, ReadRef};
 use serde::Serialize;
 
 /// The first four bytes of every ELF file.
@@ -140,8 +144,8 @@ pub fn parse(data: &[u8]) -> Result<ElfInfo, String> {
         return Err("not an ELF file".into());
     }
     match data[EI_CLASS] {
-        elf::ELFCLASS32 => parse_as::<elf::FileHeader32<Endianness>>(data),
-        elf::ELFCLASS64 => parse_as::<elf::FileHeader64<Endianness>>(data),
+        elf::ELFCLASS32 => parse_as::<elf::FileHeader32<Endianness>, _>(data),
+        elf::ELFCLASS64 => parse_as::<elf::FileHeader64<Endianness>, _>(data),
         other => Err(format!("unknown ELF class {other}")),
     }
 }
@@ -220,15 +224,19 @@ impl From<String> for Stop {
     }
 }
 
-fn parse_as<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfInfo, String> {
-    match parse_tables::<Elf>(data) {
+fn parse_as<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
+    data: R,
+) -> Result<ElfInfo, String> {
+    match parse_tables::<Elf, R>(data) {
         Ok(info) => Ok(info),
         Err(Stop::Object(e)) => Err(format!("malformed ELF: {e}")),
         Err(Stop::Cap(e)) => Err(format!("malformed ELF: {e}")),
     }
 }
 
-fn parse_tables<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<ElfInfo, Stop> {
+fn parse_tables<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
+    data: R,
+) -> Result<ElfInfo, Stop> {
     let header = Elf::parse(data)?;
     let endian = header.endian()?;
     let kind = match header.e_type(endian) {
@@ -267,7 +275,13 @@ fn parse_tables<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Elf
             if tag == elf::DT_NULL {
                 break;
             }
-            let value = |d: &Elf::Dyn| -> object::read::Result<&[u8]> { d.string(endian, strings) };
+            let value = |d: &Elf::Dyn| -> Result<&'d [u8], Stop> {
+                let offset: u64 = d.d_val(endian).into();
+                u32::try_from(offset)
+                    .ok()
+                    .and_then(|o| strings.get(o).ok())
+                    .ok_or_else(|| Stop::Cap("Invalid ELF dynamic string offset".into()))
+            };
             match tag {
                 elf::DT_NEEDED => {
                     let lib = string(value(d)?, "a DT_NEEDED name")?;
@@ -288,17 +302,17 @@ fn parse_tables<Elf: FileHeader<Endian = Endianness>>(data: &[u8]) -> Result<Elf
             }
         }
     }
-    read_versions::<Elf>(&sections, endian, data, &mut info)?;
+    read_versions::<Elf, R>(&sections, endian, data, &mut info)?;
     Ok(info)
 }
 
 /// `.gnu.version_r` and `.gnu.version_d`, read with every entry visited once: entries linked
 /// in a cycle or onto each other (`vna_next = 0` with a count left) end the walk as malformed,
 /// and the number of entries read is capped.
-fn read_versions<Elf: FileHeader<Endian = Endianness>>(
-    sections: &object::read::elf::SectionTable<'_, Elf>,
+fn read_versions<'d, Elf: FileHeader<Endian = Endianness>, R: ReadRef<'d>>(
+    sections: &object::read::elf::SectionTable<'d, Elf, R>,
     endian: Endianness,
-    data: &[u8],
+    data: R,
     info: &mut ElfInfo,
 ) -> Result<(), Stop> {
     let mut seen: std::collections::HashSet<usize> = std::collections::HashSet::new();
@@ -352,6 +366,251 @@ fn read_versions<Elf: FileHeader<Endian = Endianness>>(
         }
     }
     Ok(())
+}
+
+/// Bytes of an ELF file kept from the first read: all of any file up to this size (nearly every
+/// one), the start of larger ones. Larger files are read a second time for the tables beyond.
+pub const PREFIX: u64 = 64 << 20;
+/// Bytes of the tables read from one ELF file (dynamic section, string and version tables).
+pub const MAX_TABLES: u64 = 128 << 20;
+
+/// The parts of one ELF file that were read, at their offsets; the rest was inflated and
+/// dropped. The ELF parser reads through it as through the whole file; a read outside the
+/// kept parts is an error.
+pub struct Sparse {
+    len: u64,
+    chunks: Vec<(u64, Vec<u8>)>,
+}
+
+/// Sort, round out to 8-byte boundaries (so tables stay aligned in memory as in the file) and
+/// merge `ranges`, clipped to `len`.
+fn merged(mut ranges: Vec<Range<u64>>, len: u64) -> Vec<Range<u64>> {
+    for r in &mut ranges {
+        r.start = (r.start & !7).min(len);
+        r.end = r.end.saturating_add(7).min(len).max(r.start);
+    }
+    ranges.retain(|r| !r.is_empty());
+    ranges.sort_by_key(|r| r.start);
+    let mut out: Vec<Range<u64>> = Vec::new();
+    for r in ranges {
+        match out.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+impl Sparse {
+    /// Stream `reader` (a file of `len` bytes whose first `head.len()` bytes are `head` and
+    /// were already taken from it), keeping the bytes in `ranges`. Reading stops after the last
+    /// range.
+    pub fn collect(
+        head: &[u8],
+        mut reader: impl Read,
+        len: u64,
+        ranges: Vec<Range<u64>>,
+    ) -> std::io::Result<Sparse> {
+        let ranges = merged(ranges, len);
+        let mut chunks: Vec<(u64, Vec<u8>)> = ranges
+            .iter()
+            .map(|r| (r.start, Vec::with_capacity((r.end - r.start) as usize)))
+            .collect();
+        let end = ranges.last().map_or(0, |r| r.end);
+        let mut keep = |pos: u64, bytes: &[u8]| {
+            let here = pos..pos + bytes.len() as u64;
+            for (r, (_, buf)) in ranges.iter().zip(chunks.iter_mut()) {
+                let (from, to) = (r.start.max(here.start), r.end.min(here.end));
+                if from < to {
+                    buf.extend_from_slice(&bytes[(from - pos) as usize..(to - pos) as usize]);
+                }
+            }
+        };
+        keep(0, head);
+        let mut pos = head.len() as u64;
+        let mut buf = vec![0u8; 1 << 16];
+        while pos < end {
+            let n = reader.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            keep(pos, &buf[..n]);
+            pos += n as u64;
+        }
+        Ok(Sparse { len, chunks })
+    }
+
+    fn covers(&self, r: &Range<u64>) -> bool {
+        r.is_empty() || self.chunk(r.start, r.end - r.start).is_some()
+    }
+
+    fn chunk(&self, offset: u64, size: u64) -> Option<&[u8]> {
+        let i = self.chunks.partition_point(|(start, _)| *start <= offset);
+        let (start, data) = self.chunks.get(i.checked_sub(1)?)?;
+        let from = usize::try_from(offset - start).ok()?;
+        let to = from.checked_add(usize::try_from(size).ok()?)?;
+        data.get(from..to)
+    }
+}
+
+impl<'a> ReadRef<'a> for &'a Sparse {
+    fn len(self) -> Result<u64, ()> {
+        Ok(self.len)
+    }
+
+    fn read_bytes_at(self, offset: u64, size: u64) -> Result<&'a [u8], ()> {
+        self.chunk(offset, size).ok_or(())
+    }
+
+    fn read_bytes_at_until(self, range: Range<u64>, delimiter: u8) -> Result<&'a [u8], ()> {
+        let missing = ();
+        let i = self
+            .chunks
+            .partition_point(|(start, _)| *start <= range.start);
+        let (start, data) = self
+            .chunks
+            .get(i.checked_sub(1).ok_or(missing)?)
+            .ok_or(missing)?;
+        let from = usize::try_from(range.start - start).map_err(|_| missing)?;
+        let to = usize::try_from(range.end.saturating_sub(*start))
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let bytes = data.get(from..to).ok_or(missing)?;
+        match memchr(delimiter, bytes) {
+            Some(n) => Ok(&bytes[..n]),
+            None => Err(missing),
+        }
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|b| *b == needle)
+}
+
+/// What to keep on the first read of an ELF file whose identification and header are `head`:
+/// the start of the file, its program and section header tables, and the bytes just before the
+/// section headers (where linkers put the section-name table).
+pub fn first_ranges(head: &[u8], len: u64) -> Vec<Range<u64>> {
+    let mut ranges = Vec::with_capacity(3);
+    ranges.push(0..PREFIX.min(len));
+    if let Some(h) = header_fields(head) {
+        ranges.push(h.phoff..h.phoff.saturating_add(h.phsize));
+        ranges.push(h.shoff.saturating_sub(64 << 10)..h.shoff.saturating_add(h.shsize));
+    }
+    ranges
+}
+
+struct HeaderFields {
+    phoff: u64,
+    phsize: u64,
+    shoff: u64,
+    shsize: u64,
+}
+
+/// The header table locations, read by hand from the first 64 bytes (object would need the
+/// whole header to be in a ReadRef already; this is the same arithmetic).
+fn header_fields(head: &[u8]) -> Option<HeaderFields> {
+    let big = *head.get(EI_DATA)? == elf::ELFDATA2MSB;
+    let num = |at: usize, n: usize| -> Option<u64> {
+        let b = head.get(at..at + n)?;
+        let mut v = 0u64;
+        for i in 0..n {
+            let byte = if big { b[i] } else { b[n - 1 - i] };
+            v = (v << 8) | u64::from(byte);
+        }
+        Some(v)
+    };
+    let (phoff, shoff, sizes) = match *head.get(EI_CLASS)? {
+        elf::ELFCLASS64 => (num(32, 8)?, num(40, 8)?, 54),
+        _ => (num(28, 4)?, num(32, 4)?, 42),
+    };
+    let (phent, phnum) = (num(sizes, 2)?, num(sizes + 2, 2)?);
+    let (shent, shnum) = (num(sizes + 4, 2)?, num(sizes + 6, 2)?.max(1));
+    Some(HeaderFields {
+        phoff,
+        phsize: phent * phnum,
+        shoff,
+        shsize: shent * shnum,
+    })
+}
+
+/// The ranges the parser will read beyond the header tables: PT_INTERP, the section-name table,
+/// the dynamic section, the version tables and the string tables they name. `Err` is the parse
+/// error the file gets (its headers are unreadable).
+pub fn needed_ranges(data: &Sparse) -> Result<Vec<Range<u64>>, String> {
+    match data.chunk(0, 16).map(|h| h[EI_CLASS]) {
+        Some(elf::ELFCLASS32) => needed_as::<elf::FileHeader32<Endianness>>(data),
+        Some(elf::ELFCLASS64) => needed_as::<elf::FileHeader64<Endianness>>(data),
+        _ => return Err("not an ELF file".into()),
+    }
+    .map_err(|e| format!("malformed ELF: {e}"))
+}
+
+fn needed_as<Elf: FileHeader<Endian = Endianness>>(
+    data: &Sparse,
+) -> object::read::Result<Vec<Range<u64>>> {
+    let header = Elf::parse(data)?;
+    let endian = header.endian()?;
+    let mut out = Vec::new();
+    let mut range = |(off, size): (u64, u64)| out.push(off..off.saturating_add(size));
+    for ph in header.program_headers(endian, data)? {
+        if ph.p_type(endian) == elf::PT_INTERP {
+            range(ph.file_range(endian));
+        }
+    }
+    let shdrs = header.section_headers(endian, data)?;
+    let section = |i: usize| shdrs.get(i).and_then(|s| s.file_range(endian));
+    if let Some(r) = section(usize::from(header.e_shstrndx(endian))) {
+        range(r);
+    }
+    for s in shdrs {
+        if matches!(
+            s.sh_type(endian),
+            elf::SHT_DYNAMIC | elf::SHT_GNU_VERNEED | elf::SHT_GNU_VERDEF
+        ) {
+            if let Some(r) = s.file_range(endian) {
+                range(r);
+            }
+            if let Some(r) = section(s.sh_link(endian) as usize) {
+                range(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// After the first read (which kept `firsts`): `Ok(None)` when everything the parser needs was
+/// kept, `Ok(Some(ranges))` to keep on a second read of the file, `Err` for the finding a file
+/// gets whose headers are unreadable or whose tables exceed [`MAX_TABLES`].
+pub fn second_pass(
+    sparse: &Sparse,
+    firsts: Vec<Range<u64>>,
+) -> Result<Option<Vec<Range<u64>>>, String> {
+    let need = needed_ranges(sparse)?;
+    if need.iter().all(|r| sparse.covers(r)) {
+        return Ok(None);
+    }
+    let total: u64 = need.iter().map(|r| r.end.saturating_sub(r.start)).sum();
+    if total > MAX_TABLES {
+        return Err(format!(
+            "malformed ELF: its tables take {total} bytes, over the cap of {MAX_TABLES}"
+        ));
+    }
+    // The header and its tables again (the parser reads them first), then exactly the tables.
+    let mut keep = need;
+    keep.push(0..64);
+    keep.extend(firsts.into_iter().skip(1));
+    Ok(Some(keep))
+}
+
+/// Parse an ELF file from the parts read of it.
+pub fn parse_sparse(data: &Sparse) -> Result<ElfInfo, String> {
+    match data.chunk(0, 16).map(|h| h[EI_CLASS]) {
+        Some(elf::ELFCLASS32) => parse_as::<elf::FileHeader32<Endianness>, _>(data),
+        Some(elf::ELFCLASS64) => parse_as::<elf::FileHeader64<Endianness>, _>(data),
+        Some(other) => Err(format!("unknown ELF class {other}")),
+        None => Err("not an ELF file".into()),
+    }
 }
 
 #[cfg(test)]
@@ -417,6 +676,57 @@ mod tests {
         let info = parse(&spec.build()).unwrap();
         assert_eq!(info.kind, ElfKind::Relocatable);
         assert!(!info.kind.loadable());
+    }
+
+    #[test]
+    fn a_second_read_fetches_only_the_tables_and_parses_the_same() {
+        let spec = Spec::x86_64()
+            .soname("libfoo.so.1")
+            .needs("libstdc++.so.6")
+            .runpath("$ORIGIN/../foo.libs")
+            .requires("libstdc++.so.6", &["GLIBCXX_3.4.29"])
+            .defines(&["FOO_1.0"])
+            .interpreter("/lib64/ld-linux-x86-64.so.2");
+        let data = spec.build();
+        let len = data.len() as u64;
+        // As if the file were larger than PREFIX: only the header tables kept at first.
+        let h = header_fields(&data[..64]).unwrap();
+        let firsts = vec![
+            0..64,
+            h.phoff..h.phoff + h.phsize,
+            h.shoff..h.shoff + h.shsize,
+        ];
+        let sparse = Sparse::collect(&data[..64], &data[64..], len, firsts.clone()).unwrap();
+        let keep = second_pass(&sparse, firsts)
+            .unwrap()
+            .expect("tables lie elsewhere");
+        let again = Sparse::collect(&[], &data[..], len, keep).unwrap();
+        assert_eq!(parse_sparse(&again), parse(&data));
+        // Reads outside what was kept are errors, not zeros.
+        assert!(parse_sparse(&sparse).is_err());
+    }
+
+    #[test]
+    fn version_entries_that_overlap_are_malformed_not_amplified() {
+        let mut data = Spec::x86_64()
+            .requires("libm.so.6", &["GLIBC_2.2.5"])
+            .build();
+        // The first Verneed claims 65535 Vernaux entries, and its Vernaux links to itself
+        // (vna_next = 0): iterated naively, the same entry 65535 times.
+        let info = parse(&data).unwrap();
+        assert_eq!(info.requires.len(), 2);
+        let file = object::read::elf::ElfFile64::<Endianness>::parse(&data[..]).unwrap();
+        use object::{Object, ObjectSection};
+        let sec = file.section_by_name(".gnu.version_r").unwrap();
+        let (off, _) = sec.file_range().unwrap();
+        let off = off as usize;
+        // Verneed: vn_version u16, vn_cnt u16, vn_file u32, vn_aux u32, vn_next u32.
+        let aux0 = u32::from_le_bytes(data[off + 8..off + 12].try_into().unwrap()) as usize;
+        data[off + 2..off + 4].copy_from_slice(&u16::MAX.to_le_bytes());
+        // Vernaux: vna_hash u32, vna_flags u16, vna_other u16, vna_name u32, vna_next u32.
+        data[off + aux0 + 12..off + aux0 + 16].copy_from_slice(&0u32.to_le_bytes());
+        let err = parse(&data).unwrap_err();
+        assert!(err.contains("overlap"), "{err}");
     }
 
     #[test]

@@ -410,12 +410,12 @@ enum Sniffed {
 
 /// Most members are .py files and data: four bytes tell them apart from ELF files, and the
 /// ELF header's identification bytes tell a real one from a lookalike before more is read.
+/// Of an ELF file, only the tables the gate needs are kept (see [`elf::read_sparse`]).
 fn read_elf<R: Read + Seek>(zip: &mut LayerZip<R>, e: &Entry) -> std::io::Result<Sniffed> {
     let size = e.size;
-    let mut member = zip
-        .open_entry(e)
-        .map_err(|err| std::io::Error::other(err.message))?;
-    let mut head = [0u8; 16];
+    let io = |err: Error| std::io::Error::other(err.message);
+    let mut member = zip.open_entry(e).map_err(io)?;
+    let mut head = [0u8; 64];
     let got = read_up_to(&mut member, &mut head)?;
     if got < 4 || head[..4] != elf::MAGIC {
         return Ok(Sniffed::NotElf);
@@ -426,12 +426,18 @@ fn read_elf<R: Read + Seek>(zip: &mut LayerZip<R>, e: &Entry) -> std::io::Result
     if size > MAX_ELF_BYTES {
         return Ok(Sniffed::TooLarge(size));
     }
-    // The declared size only pre-sizes the buffer, and only up to 64 MiB, so a lying header
-    // cannot make us allocate much; the reader stops at the declared size.
-    let mut data = Vec::with_capacity(size.min(64 << 20) as usize);
-    data.extend_from_slice(&head[..got]);
-    member.read_to_end(&mut data)?;
-    Ok(Sniffed::Elf(elf::parse(&data)))
+    let firsts = elf::first_ranges(&head[..got], size);
+    let sparse = elf::Sparse::collect(&head[..got], member, size, firsts.clone())?;
+    let info = match elf::second_pass(&sparse, firsts) {
+        Err(why) => Err(why),
+        Ok(None) => elf::parse_sparse(&sparse),
+        Ok(Some(keep)) => {
+            drop(sparse);
+            let again = zip.open_entry(e).map_err(io)?;
+            elf::parse_sparse(&elf::Sparse::collect(&[], again, size, keep)?)
+        }
+    };
+    Ok(Sniffed::Elf(info))
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -614,42 +620,7 @@ impl Checker<'_> {
             self.check_interpreter(interp, &mut report);
         }
         let dirs = self.search_dirs(&report.path, info, &mut report.notes);
-        let mut found: HashMap<&str, Found> = HashMap::new();
-        let mut missing = 0;
-        for lib in &info.needed {
-            match self.find(lib, &dirs) {
-                Ok(f) => {
-                    if let Found::Layer { path, via: OPT_LIB } = &f {
-                        via_opt_lib.push(path.clone());
-                    }
-                    found.insert(lib, f);
-                }
-                Err(searched) => {
-                    if is_libpython(lib) {
-                        report.notes.push(self.libpython_note(lib));
-                        found.insert(lib, Found::Runtime);
-                        continue;
-                    }
-                    missing += 1;
-                    if missing > MAX_MISSING_SHOWN {
-                        continue;
-                    }
-                    let mut elsewhere = self.tree.named(lib);
-                    elsewhere.truncate(MAX_LISTED);
-                    report.findings.push(Finding::MissingLibrary {
-                        library: lib.clone(),
-                        searched,
-                        elsewhere,
-                    });
-                }
-            }
-        }
-        if missing > MAX_MISSING_SHOWN {
-            report.notes.push(format!(
-                "{} more needed libraries are not found either (not listed)",
-                missing - MAX_MISSING_SHOWN
-            ));
-        }
+        let mut found = self.find_needed(info, &dirs, &mut report, via_opt_lib);
         for need in &info.requires {
             if !found.contains_key(need.library.as_str()) {
                 // Versions from a library that is not DT_NEEDED (unusual) still bind to it; a
@@ -667,6 +638,53 @@ impl Checker<'_> {
             }
         }
         report
+    }
+
+    /// Look up every DT_NEEDED library; the missing ones become findings (a screenful of them,
+    /// the rest counted in a note).
+    fn find_needed<'i>(
+        &self,
+        info: &'i ElfInfo,
+        dirs: &SearchPath,
+        report: &mut ElfReport,
+        via_opt_lib: &mut Vec<String>,
+    ) -> HashMap<&'i str, Found> {
+        let mut found: HashMap<&str, Found> = HashMap::new();
+        let mut missing = 0;
+        for lib in &info.needed {
+            match self.find(lib, dirs) {
+                Ok(f) => {
+                    if let Found::Layer { path, via: OPT_LIB } = &f {
+                        via_opt_lib.push(path.clone());
+                    }
+                    found.insert(lib, f);
+                }
+                Err(searched) => {
+                    if is_libpython(lib) {
+                        report.notes.push(self.libpython_note(lib));
+                        found.insert(lib, Found::Runtime);
+                        continue;
+                    }
+                    missing += 1;
+                    if missing > MAX_MISSING_SHOWN {
+                        continue;
+                    }
+                    let elsewhere = self.tree.named(lib, MAX_LISTED);
+                    report.findings.push(Finding::MissingLibrary {
+                        library: lib.clone(),
+                        searched,
+                        elsewhere,
+                    });
+                }
+            }
+        }
+        if missing > MAX_MISSING_SHOWN {
+            report.notes.push(format!(
+                "{} more needed libraries are not found either (not listed)",
+                missing - MAX_MISSING_SHOWN
+            ));
+        }
+        found
     }
 
     fn check_interpreter(&self, interp: &str, report: &mut ElfReport) {
@@ -707,7 +725,7 @@ impl Checker<'_> {
 
     /// The file's search path, in the loader's order: its RPATH and the RPATHs it inherits
     /// (both ignored when it has a RUNPATH), LD_LIBRARY_PATH=/opt/lib, RUNPATH.
-    fn search_dirs(&self, path: &str, info: &ElfInfo, notes: &mut Vec<String>) -> Vec<SearchDir> {
+    fn search_dirs(&self, path: &str, info: &ElfInfo, notes: &mut Vec<String>) -> SearchPath {
         let mut dirs = Vec::new();
         if info.runpath.is_empty() {
             self.expand(&info.rpath, path, "RPATH", &mut dirs, notes);
@@ -727,11 +745,12 @@ impl Checker<'_> {
             via: OPT_LIB,
         });
         self.expand(&info.runpath, path, "RUNPATH", &mut dirs, notes);
-        dirs
+        let positions = self.tree.positions(dirs.iter().map(|d| &d.dir));
+        SearchPath { dirs, positions }
     }
 
     /// Find a needed library the way ld.so would; `Err` lists where it looked.
-    fn find(&self, lib: &str, dirs: &[SearchDir]) -> std::result::Result<Found, Vec<String>> {
+    fn find(&self, lib: &str, search: &SearchPath) -> std::result::Result<Found, Vec<String>> {
         if lib.contains('/') {
             // A path, not a name: ld.so opens exactly that file.
             if let Some(p) = lib.strip_prefix("/opt/")
@@ -744,13 +763,15 @@ impl Checker<'_> {
             }
             return Err(vec![lib.to_string()]);
         }
-        for d in dirs {
-            if let Some(real) = self.tree.lookup(&d.dir, lib) {
-                return Ok(Found::Layer {
-                    path: real,
-                    via: d.via,
-                });
-            }
+        let dirs = &search.dirs;
+        if let Some((i, real)) = self
+            .tree
+            .find(lib, &search.positions, dirs.len(), |i| &dirs[i].dir)
+        {
+            return Ok(Found::Layer {
+                path: real,
+                via: dirs[i].via,
+            });
         }
         if self.target.provides(lib) {
             return Ok(Found::Runtime);
@@ -837,6 +858,12 @@ const OPT_LIB: &str = "LD_LIBRARY_PATH";
 
 /// A folder searched because a file that loads this one has it in its DT_RPATH.
 const INHERITED: &str = "RPATH of a loading file";
+
+/// A file's search path, in the loader's order, indexed by folder.
+struct SearchPath {
+    dirs: Vec<SearchDir>,
+    positions: tree::Positions,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct SearchDir {

@@ -67,6 +67,9 @@ impl Dir {
     }
 }
 
+/// Where each folder of a search path first appears in it.
+pub struct Positions(HashMap<u32, usize>);
+
 pub struct Tree {
     nodes: Vec<Node>,
     by_name: HashMap<Box<str>, Vec<u32>>,
@@ -193,12 +196,13 @@ impl Tree {
         out
     }
 
-    /// Every file or symlink in the layer with this file name.
-    pub fn named(&self, name: &str) -> Vec<String> {
+    /// The first `max` files or symlinks in the layer with this file name.
+    pub fn named(&self, name: &str, max: usize) -> Vec<String> {
         self.by_name
             .get(name)
             .into_iter()
             .flatten()
+            .take(max)
             .map(|id| self.path_of(*id))
             .collect()
     }
@@ -305,6 +309,46 @@ impl Tree {
         }
     }
 
+    /// Index the folders of a search path (in order) for [`Tree::find`].
+    pub fn positions<'a>(&self, dirs: impl Iterator<Item = &'a Dir>) -> Positions {
+        let mut at = HashMap::new();
+        for (i, d) in dirs.enumerate() {
+            if let Some(n) = d.node {
+                at.entry(n).or_insert(i);
+            }
+        }
+        Positions(at)
+    }
+
+    /// The first of `count` search folders (`dir(i)`, indexed by `positions`) that holds a file
+    /// named `name` (or a link to one), with its real path. The files of that name are looked
+    /// up once, so a name no folder holds costs one lookup however long the search path is.
+    pub fn find<'a>(
+        &self,
+        name: &str,
+        positions: &Positions,
+        count: usize,
+        dir: impl Fn(usize) -> &'a Dir,
+    ) -> Option<(usize, String)> {
+        let named = self.by_name.get(name)?;
+        if named.len() > count {
+            return (0..count).find_map(|i| self.lookup(dir(i), name).map(|p| (i, p)));
+        }
+        let mut best: Option<(usize, String)> = None;
+        for &id in named {
+            let Some(&i) = positions.0.get(&self.nodes[id as usize].parent) else {
+                continue;
+            };
+            if best.as_ref().is_some_and(|(b, _)| *b <= i) {
+                continue;
+            }
+            if let Some(p) = self.lookup(dir(i), name) {
+                best = Some((i, p));
+            }
+        }
+        best
+    }
+
     /// Turn one RPATH/RUNPATH entry of the file at `origin_file` into a folder inside the layer.
     /// `Err` says why the entry cannot lead into the layer (a system folder, an unknown token);
     /// the runtime's own folders are covered by its list of provided libraries.
@@ -386,7 +430,7 @@ mod tests {
         assert_eq!(t.file("lib/nothere.so"), None);
         // A folder is not a file.
         assert_eq!(t.file("lib"), None);
-        assert_eq!(t.named("libfoo.so.1"), ["lib/libfoo.so.1"]);
+        assert_eq!(t.named("libfoo.so.1", 8), ["lib/libfoo.so.1"]);
     }
 
     #[test]
