@@ -11,3 +11,9 @@ pub fn installer_env(runtime: &Runtime) -> Vec<(String, String)> {
 pub fn describe(runtime: &Runtime) -> String {
     format!("Maven (Java {})", runtime.java.map_or("?", |l| l.version))
 }
+
+/// What to do when Maven failed (added by the build restructuring, issue 12).
+pub fn installer_hint() -> String {
+    "check pom.xml's dependencies and repositories; run with --verbose to see all of Maven's output"
+        .into()
+}
