@@ -18,7 +18,9 @@ pub mod exit {
     pub const INTERRUPTED: i32 = 130;
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What went wrong, in rising order of severity: when several layers fail, the exit code is
+/// that of the most severe (an interrupt over a lost engine over a failed build over bad input).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
     BadInput,
     BuildFailed,
@@ -152,6 +154,26 @@ impl<T> IoContext<T> for io::Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kinds_rank_by_severity() {
+        let mut kinds = [
+            Kind::Engine,
+            Kind::BadInput,
+            Kind::Interrupted,
+            Kind::BuildFailed,
+        ];
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                Kind::BadInput,
+                Kind::BuildFailed,
+                Kind::Engine,
+                Kind::Interrupted
+            ]
+        );
+    }
 
     #[test]
     fn io_errors_name_the_path_and_drop_the_errno() {

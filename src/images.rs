@@ -27,7 +27,7 @@ pub fn build_context(runtime: &Runtime) -> Result<Context> {
     context(&format!("{}/Dockerfile", runtime.dockerfile_dir()))
 }
 
-/// The build context of the fetch image (cross-platform builds, see `cross`).
+/// The build context of the fetch image (cross-platform builds, see `build::cross`).
 pub fn fetch_context() -> Result<Context> {
     context("fetch/Dockerfile")
 }

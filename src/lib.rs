@@ -8,7 +8,6 @@ pub mod build;
 pub mod cache;
 pub mod cli;
 pub mod console;
-pub mod cross;
 pub mod docker;
 pub mod error;
 pub mod extract;

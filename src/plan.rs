@@ -1,14 +1,14 @@
 //! Arguments + project files + runtime table → a validated `BuildPlan`. Everything a user can get
 //! wrong is caught here, before a Docker engine is contacted.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::BuildArgs;
 use crate::error::{Error, IoContext, Result};
-use crate::native::Arch;
-use crate::project::{self, ProjectFile};
-use crate::runtime::{self, Kind, Runtime};
+use crate::project::{self, LayerDecl, ProjectFile};
+use crate::runtime::{self, Arch, Kind, Runtime};
 use crate::secrets::passthrough_env;
 
 /// Everything a build needs, checked.
@@ -73,6 +73,52 @@ impl Mode {
             Mode::Dockerfile(_) => &[],
         }
     }
+
+    /// The Debian packages of the apt step (none in Dockerfile mode).
+    pub fn apt(&self) -> &[String] {
+        match self {
+            Mode::Install { apt, .. } => apt,
+            Mode::Dockerfile(_) => &[],
+        }
+    }
+}
+
+/// What a plan takes from the host's environment, read once (`Host::from_process`) so that a
+/// plan can be made in a test without changing the process's environment.
+#[derive(Debug, Default, Clone)]
+pub struct Host {
+    /// The passthrough variables that are set (proxies, package indexes: `passthrough_env`)...
+    pub env: Vec<(String, String)>,
+    /// ...and the credentials inside them.
+    pub secrets: Vec<String>,
+    /// SSL_CERT_FILE when set: the CA bundle when --ca-cert is not given.
+    pub ssl_cert_file: Option<PathBuf>,
+    /// The variables a project's `.npmrc` may ask for, set and not empty: only npm's
+    /// conventional names (NPM_*, NODE_AUTH_*), so a project file cannot read any other.
+    pub npm_vars: BTreeMap<String, String>,
+}
+
+impl Host {
+    pub fn from_process() -> Host {
+        let (env, secrets) = passthrough_env();
+        let npm_vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(k, v)| npm_var(k) && !v.is_empty())
+            .collect();
+        Host {
+            env,
+            secrets,
+            ssl_cert_file: std::env::var_os("SSL_CERT_FILE")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+            npm_vars,
+        }
+    }
+}
+
+/// Whether a `.npmrc` may take `${var}` from the host: npm's conventional names only.
+fn npm_var(var: &str) -> bool {
+    var.starts_with("NPM_") || var.starts_with("NODE_AUTH_")
 }
 
 /// Extra CA certificates for the installer's TLS.
@@ -223,60 +269,72 @@ fn file_specs(
         if only.is_some_and(|o| o != name) {
             continue;
         }
-        let kind = match &decl.kind {
-            None => None,
-            Some(k) => Some(Kind::parse(k).ok_or_else(|| {
-                let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                Error::input(format!(
-                    "{}: layer `{name}` has kind `{k}`; expected one of {}",
-                    path.display(),
-                    kinds.join(", ")
-                ))
-            })?),
-        };
-        let project = dir.join(decl.source.clone().unwrap_or_else(|| PathBuf::from(".")));
-        let output = match (&args.output, &decl.output) {
-            (Some(o), _) => o.clone(),
-            (None, Some(o)) => dir.join(o),
-            (None, None) if several => dir.join(format!("{name}.zip")),
-            (None, None) => PathBuf::from("layer.zip"),
-        };
-        let mut apt = decl.apt.clone();
-        apt.extend(args.apt.iter().cloned());
-        let mut build_args: Vec<String> = decl
-            .build_args
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        build_args.extend(args.build_args.iter().cloned());
-        out.push(LayerSpec {
-            name,
-            project,
-            output,
-            runtime: match (&args.runtime, &decl.runtime) {
-                (Some(r), _) => Some((r.clone(), "--runtime")),
-                (None, Some(r)) => Some((r.clone(), "fclayer.toml")),
-                (None, None) => None,
-            },
-            kind,
-            apt,
-            dockerfile: args
-                .dockerfile
-                .clone()
-                .or_else(|| decl.dockerfile.as_ref().map(|d| dir.join(d))),
-            build_args,
-            target: args.target.clone().or_else(|| decl.target.clone()),
-            base_image: args.base_image.clone().or_else(|| decl.base_image.clone()),
-            platform: args.platform.clone().or_else(|| decl.platform.clone()),
-            publish: crate::publish::build_decl(args.publish.as_deref(), decl.publish.as_ref()),
-        });
+        out.push(merge(args, dir, decl, name, several)?);
     }
     Ok(out)
 }
 
+/// One `[[layer]]` entry of the project file in `dir`, with the command line's flags over it.
+fn merge(
+    args: &BuildArgs,
+    dir: &Path,
+    decl: &LayerDecl,
+    name: String,
+    several: bool,
+) -> Result<LayerSpec> {
+    let kind = match &decl.kind {
+        None => None,
+        Some(k) => Some(Kind::parse(k).ok_or_else(|| {
+            let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+            Error::input(format!(
+                "{}: layer `{name}` has kind `{k}`; expected one of {}",
+                dir.join(project::PROJECT_FILE).display(),
+                kinds.join(", ")
+            ))
+        })?),
+    };
+    let project = dir.join(decl.source.clone().unwrap_or_else(|| PathBuf::from(".")));
+    let output = match (&args.output, &decl.output) {
+        (Some(o), _) => o.clone(),
+        (None, Some(o)) => dir.join(o),
+        (None, None) if several => dir.join(format!("{name}.zip")),
+        (None, None) => PathBuf::from("layer.zip"),
+    };
+    let mut apt = decl.apt.clone();
+    apt.extend(args.apt.iter().cloned());
+    let mut build_args: Vec<String> = decl
+        .build_args
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    build_args.extend(args.build_args.iter().cloned());
+    Ok(LayerSpec {
+        name,
+        project,
+        output,
+        runtime: match (&args.runtime, &decl.runtime) {
+            (Some(r), _) => Some((r.clone(), "--runtime")),
+            (None, Some(r)) => Some((r.clone(), "fclayer.toml")),
+            (None, None) => None,
+        },
+        kind,
+        apt,
+        dockerfile: args
+            .dockerfile
+            .clone()
+            .or_else(|| decl.dockerfile.as_ref().map(|d| dir.join(d))),
+        build_args,
+        target: args.target.clone().or_else(|| decl.target.clone()),
+        base_image: args.base_image.clone().or_else(|| decl.base_image.clone()),
+        platform: args.platform.clone().or_else(|| decl.platform.clone()),
+        publish: crate::publish::build_decl(args.publish.as_deref(), decl.publish.as_ref()),
+    })
+}
+
 impl BuildPlan {
-    /// Check one layer's spec against its project and the runtime table.
-    pub fn new(spec: &LayerSpec, args: &BuildArgs) -> Result<BuildPlan> {
+    /// Check one layer's spec against its project, the runtime table and what it takes from
+    /// the `host` (see `Host::from_process`).
+    pub fn new(spec: &LayerSpec, args: &BuildArgs, host: &Host) -> Result<BuildPlan> {
         let project = &spec.project;
         if !project.is_dir() {
             return Err(Error::input(format!(
@@ -287,72 +345,16 @@ impl BuildPlan {
             .with_hint("check the layer's `source` in fclayer.toml"));
         }
         let chosen = match &spec.runtime {
-            Some((name, from)) => Some((
-                Runtime::find(name).ok_or_else(|| unknown_runtime(name))?,
-                *from,
-            )),
+            Some((name, from)) => Some((Runtime::lookup(name)?, *from)),
             None => None,
         };
-
-        let (mode, runtime, runtime_from) = match &spec.dockerfile {
-            Some(dockerfile) => {
-                let df = dockerfile_spec(project, dockerfile, &spec.build_args, &spec.target)?;
-                let (rt, from) = chosen.unwrap_or_else(|| (default_for(Kind::Apt), "default"));
-                (Mode::Dockerfile(df), rt, from)
-            }
-            None => {
-                let (kinds, apt) =
-                    install_kinds(project, &spec.apt, spec.kind, chosen.map(|c| c.0))?;
-                let (rt, from) = chosen.unwrap_or_else(|| {
-                    // The language decides; system packages alone get the default custom runtime.
-                    let lead = kinds.iter().copied().find(|k| *k != Kind::Apt);
-                    (default_for(lead.unwrap_or(Kind::Apt)), "default")
-                });
-                for kind in &kinds {
-                    if !rt.supports(*kind) {
-                        return Err(Error::input(format!(
-                            "runtime {} cannot load a {kind} layer ({} found in {})",
-                            rt.name,
-                            kind.manifest(),
-                            project.display()
-                        ))
-                        .with_hint(format!(
-                            "choose a runtime with {}: {}",
-                            kind.installer(),
-                            runtimes_for(*kind).join(", ")
-                        )));
-                    }
-                }
-                (Mode::Install { kinds, apt }, rt, from)
-            }
-        };
-
+        let (mode, runtime, runtime_from) = mode_and_runtime(spec, chosen)?;
         let arch = match &spec.platform {
             None => Arch::X86_64,
-            Some(p) => Arch::from_platform(p).ok_or_else(|| {
-                Error::input(format!("unknown platform `{p}`")).with_hint(
-                    "FC runs linux/amd64; linux/arm64 is the other platform fclayer builds for",
-                )
-            })?,
+            Some(p) => Arch::parse(p)?,
         };
-        let ca = ca_bundle(args.ca_cert.as_deref())?;
-        let (mut env, mut secrets) = passthrough_env();
-        let (in_files, npmrc_vars) = crate::secrets::file_secrets(project);
-        secrets.extend(in_files);
-        // `.npmrc` may name its token as ${VAR}: npm needs VAR set where it runs. Only npm's
-        // conventional names: a project file must not be able to ask for any host variable.
-        for var in npmrc_vars {
-            if !(var.starts_with("NPM_") || var.starts_with("NODE_AUTH_")) {
-                continue;
-            }
-            if let Ok(value) = std::env::var(&var)
-                && !value.is_empty()
-                && !env.iter().any(|(k, _)| *k == var)
-            {
-                secrets.push(value.clone());
-                env.push((var, value));
-            }
-        }
+        let ca = ca_bundle(args.ca_cert.as_deref(), host.ssl_cert_file.as_deref())?;
+        let (env, secrets) = installer_host_env(project, host);
         let base_image = spec
             .base_image
             .clone()
@@ -381,11 +383,68 @@ impl BuildPlan {
     }
 }
 
+/// How the layer is made and for which runtime: the one chosen (and who chose it), else the
+/// default for what the project holds.
+fn mode_and_runtime(
+    spec: &LayerSpec,
+    chosen: Option<(&'static Runtime, &'static str)>,
+) -> Result<(Mode, &'static Runtime, &'static str)> {
+    let project = &spec.project;
+    if let Some(dockerfile) = &spec.dockerfile {
+        let df = dockerfile_spec(project, dockerfile, &spec.build_args, &spec.target)?;
+        let (rt, from) = chosen.unwrap_or_else(|| (default_for(Kind::Apt), "default"));
+        return Ok((Mode::Dockerfile(df), rt, from));
+    }
+    let (kinds, apt) = install_kinds(project, &spec.apt, spec.kind, chosen.map(|c| c.0))?;
+    let (rt, from) = chosen.unwrap_or_else(|| {
+        // The language decides; system packages alone get the default custom runtime.
+        let lead = kinds.iter().copied().find(|k| *k != Kind::Apt);
+        (default_for(lead.unwrap_or(Kind::Apt)), "default")
+    });
+    for kind in &kinds {
+        if !rt.supports(*kind) {
+            return Err(Error::input(format!(
+                "runtime {} cannot load a {kind} layer ({} found in {})",
+                rt.name,
+                kind.project_file(),
+                project.display()
+            ))
+            .with_hint(format!(
+                "choose a runtime with {}: {}",
+                kind.installer(),
+                Runtime::supporting(*kind).join(", ")
+            )));
+        }
+    }
+    Ok((Mode::Install { kinds, apt }, rt, from))
+}
+
+/// The host variables the installer gets, and the values never to print: the passthrough
+/// variables, plus what the project's `.npmrc` names as `${VAR}` (npm needs VAR set where it
+/// runs). The project's own files add secrets but never variables of their choosing.
+fn installer_host_env(project: &Path, host: &Host) -> (Vec<(String, String)>, Vec<String>) {
+    let (mut env, mut secrets) = (host.env.clone(), host.secrets.clone());
+    let (in_files, npmrc_vars) = crate::secrets::file_secrets(project);
+    secrets.extend(in_files);
+    for var in npmrc_vars {
+        if !npm_var(&var) {
+            continue;
+        }
+        if let Some(value) = host.npm_vars.get(&var)
+            && !env.iter().any(|(k, _)| *k == var)
+        {
+            secrets.push(value.clone());
+            env.push((var, value.clone()));
+        }
+    }
+    (env, secrets)
+}
+
 fn default_for(kind: Kind) -> &'static Runtime {
     Runtime::find(runtime::default_runtime(kind)).expect("default runtimes exist (tested)")
 }
 
-/// The kinds the project's files (and --apt) call for, each project file checked. With a runtime
+/// The kinds the project's files (and --apt) call for, each manifest checked. With a runtime
 /// chosen, only the languages it can load count; without one, two languages are ambiguous.
 fn install_kinds(
     project: &Path,
@@ -498,29 +557,12 @@ fn dockerfile_spec(
     })
 }
 
-/// Runtimes that can load `kind`, for hints.
-pub fn runtimes_for(kind: Kind) -> Vec<&'static str> {
-    runtime::RUNTIMES
-        .iter()
-        .filter(|r| r.supports(kind))
-        .map(|r| r.name)
-        .collect()
-}
-
-pub fn unknown_runtime(name: &str) -> Error {
-    Error::input(format!("unknown runtime `{name}`"))
-        .with_details([format!("valid runtimes: {}", Runtime::names().join(", "))])
-        .with_hint("`fclayer runtimes` shows each runtime's Debian release and glibc")
-}
-
-/// The CA bundle for the installer: `--ca-cert`, else SSL_CERT_FILE when set.
-fn ca_bundle(flag: Option<&Path>) -> Result<Option<CaBundle>> {
-    let (path, from_env) = match flag {
-        Some(p) => (p.to_path_buf(), false),
-        None => match std::env::var_os("SSL_CERT_FILE").filter(|v| !v.is_empty()) {
-            Some(p) => (PathBuf::from(p), true),
-            None => return Ok(None),
-        },
+/// The CA bundle for the installer: `--ca-cert`, else the host's SSL_CERT_FILE when set.
+fn ca_bundle(flag: Option<&Path>, ssl_cert_file: Option<&Path>) -> Result<Option<CaBundle>> {
+    let (path, from_env) = match (flag, ssl_cert_file) {
+        (Some(p), _) => (p.to_path_buf(), false),
+        (None, Some(p)) => (p.to_path_buf(), true),
+        (None, None) => return Ok(None),
     };
     let pem = std::fs::read(&path)
         .at("read the CA certificates in", &path)
@@ -545,13 +587,103 @@ fn ca_bundle(flag: Option<&Path>) -> Result<Option<CaBundle>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
+    /// A plan for the example Python project (`args` after `fclayer build PROJECT`), with
+    /// these host variables (`SSL_CERT_FILE`, `NPM_*`; the rest are passthrough variables).
+    pub(crate) fn plan_for(args: &[&str], host: &[(&str, &str)]) -> BuildPlan {
+        try_plan(&example("python"), args, host).unwrap()
+    }
+
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name)
+    }
+
+    fn try_plan(project: &Path, args: &[&str], host: &[(&str, &str)]) -> Result<BuildPlan> {
+        use clap::Parser;
+        let mut argv = vec!["fclayer", "build", project.to_str().unwrap()];
+        argv.extend(args);
+        let cli = crate::cli::Cli::try_parse_from(argv).expect("arguments parse");
+        let crate::cli::Command::Build(args) = cli.command else {
+            unreachable!("a build command line")
+        };
+        let mut h = Host::default();
+        for (k, v) in host {
+            match *k {
+                "SSL_CERT_FILE" => h.ssl_cert_file = Some(PathBuf::from(v)),
+                k if npm_var(k) => {
+                    h.npm_vars.insert(k.to_string(), v.to_string());
+                }
+                k => h.env.push((k.to_string(), v.to_string())),
+            }
+        }
+        let spec = layer_specs(&args)?.remove(0);
+        BuildPlan::new(&spec, &args, &h)
+    }
+
     #[test]
-    fn unknown_runtime_lists_valid_ones() {
-        let e = unknown_runtime("python9");
-        assert!(e.details[0].contains("python3.9"));
-        assert!(e.details[0].contains("custom.debian12"));
+    fn a_plan_takes_runtime_platform_and_flags_from_the_command_line() {
+        let plan = plan_for(
+            &[
+                "--runtime",
+                "python3.9",
+                "--platform",
+                "linux/arm64",
+                "--no-cache",
+            ],
+            &[],
+        );
+        assert_eq!(plan.runtime.name, "python3.9");
+        assert_eq!(plan.runtime_from, "--runtime");
+        assert_eq!((plan.arch, plan.platform), (Arch::Aarch64, "linux/arm64"));
+        assert!(!plan.use_cache);
+        assert_eq!(plan.mode.kinds(), [Kind::Python]);
+        assert!(plan.env.is_empty() && plan.secrets.is_empty() && plan.ca.is_none());
+    }
+
+    #[test]
+    fn without_a_runtime_the_project_decides() {
+        let plan = plan_for(&["--apt", "libxml2"], &[]);
+        assert_eq!(plan.runtime.name, runtime::default_runtime(Kind::Python));
+        assert_eq!(plan.runtime_from, "default");
+        assert_eq!(plan.mode.kinds(), [Kind::Apt, Kind::Python]);
+        assert_eq!(plan.mode.apt(), ["libxml2"]);
+    }
+
+    #[test]
+    fn bad_runtime_platform_and_language_are_refused_before_any_engine() {
+        let py = example("python");
+        let e = try_plan(&py, &["--runtime", "python9"], &[]).unwrap_err();
+        assert!(e.details[0].contains("python3.9"), "{:?}", e.details);
+        let e = try_plan(&py, &["--platform", "linux/s390x"], &[]).unwrap_err();
+        assert_eq!(e.message, "unknown platform `linux/s390x`");
+        let e = try_plan(&py, &["--runtime", "nodejs20"], &[]).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("runtime nodejs20 cannot load a python layer")
+        );
+        assert!(e.hint.unwrap().contains("python3.9"));
+    }
+
+    #[test]
+    fn host_variables_come_from_the_host_given() {
+        let plan = plan_for(
+            &["--runtime", "python3.9"],
+            &[
+                ("PIP_INDEX_URL", "https://idx"),
+                ("NPM_TOKEN", "t0ken-not-asked"),
+            ],
+        );
+        assert_eq!(plan.env, [("PIP_INDEX_URL".into(), "https://idx".into())]);
+        assert!(
+            !plan.secrets.iter().any(|s| s == "t0ken-not-asked"),
+            "no .npmrc asks for NPM_TOKEN"
+        );
+        let missing = "/nonexistent/fclayer-test-ca.pem";
+        let e = try_plan(&example("python"), &[], &[("SSL_CERT_FILE", missing)]).unwrap_err();
+        assert!(e.message.contains("SSL_CERT_FILE"), "{}", e.message);
     }
 }

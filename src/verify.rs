@@ -12,17 +12,20 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde::Serialize;
 
+use crate::cli::VerifyArgs;
 use crate::console::Console;
 use crate::docker::Engine;
-use crate::docker::run::RunSpec;
+use crate::docker::run::{Container, RunSpec};
 use crate::error::{Error, Result};
 use crate::extract;
 use crate::images;
 use crate::layer::read::{Kind, LayerZip};
-use crate::runtime::{Runtime, python};
+use crate::runtime::apt::loadable;
+use crate::runtime::node::package_name as node_package;
+use crate::runtime::python::module_name as python_module;
+use crate::runtime::{Arch, Runtime, python};
 use crate::tarball::TarBuilder;
 
 /// What to verify and where.
@@ -34,6 +37,57 @@ pub struct VerifyPlan<'a> {
     pub imports: Vec<String>,
     pub requires: Vec<String>,
     pub timeout: Duration,
+}
+
+impl VerifyPlan<'_> {
+    /// Check the command line before any engine is contacted: the runtime, the platform, the
+    /// ZIP, the names given.
+    pub fn new(args: &VerifyArgs) -> Result<VerifyPlan<'_>> {
+        let runtime = Runtime::lookup(&args.runtime)?;
+        let arch = match &args.platform {
+            None => Arch::X86_64,
+            Some(p) => Arch::parse(p)?,
+        };
+        if !args.zip.is_file() {
+            return Err(
+                Error::input(format!("{} is not a file", args.zip.display()))
+                    .with_hint("give the layer ZIP to verify"),
+            );
+        }
+        for name in args.imports.iter().chain(&args.requires) {
+            check_name(name)?;
+        }
+        Ok(VerifyPlan {
+            zip: &args.zip,
+            runtime,
+            platform: arch.platform(),
+            image: match (&args.image, &args.base_image) {
+                (Some(i), _) => ImageChoice::Image(i.clone()),
+                (None, Some(b)) => ImageChoice::BuildImageOn(b.clone()),
+                (None, None) => ImageChoice::FcRunImage,
+            },
+            imports: args.imports.clone(),
+            requires: args.requires.clone(),
+            timeout: Duration::from_secs(args.timeout.max(1)),
+        })
+    }
+}
+
+/// A module or package name to try. images/install/verify.sh splits FCLAYER_IMPORTS and
+/// FCLAYER_REQUIRES at blanks and pastes each name into code it runs (`python -c "import $m"`,
+/// `node -e "require('$p')"`), so a quote, backslash, semicolon, `$` or backquote could run
+/// something else: an injection guard, for the names given and those read from the ZIP alike.
+fn check_name(name: &str) -> Result<()> {
+    if name.is_empty()
+        || name
+            .chars()
+            .any(|c| c.is_whitespace() || "'\"\\;$`".contains(c))
+    {
+        return Err(Error::input(format!(
+            "`{name}` is not a module or package name"
+        )));
+    }
+    Ok(())
 }
 
 pub enum ImageChoice {
@@ -118,130 +172,125 @@ pub fn contents(zip_path: &Path) -> Result<Contents> {
     Ok(out)
 }
 
-/// `numpy/__init__.py` → numpy; `six.py` → six; `_cffi_backend.cpython-39-x86_64-linux-gnu.so`
-/// → _cffi_backend. Metadata, scripts and bundled-library folders are not modules.
-fn python_module(rest: &str) -> Option<String> {
-    let ident = |s: &str| {
-        !s.is_empty()
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && !s.starts_with(|c: char| c.is_ascii_digit())
-    };
-    match rest.split_once('/') {
-        Some((pkg, "__init__.py")) if ident(pkg) => Some(pkg.to_string()),
-        None => {
-            let stem = rest.strip_suffix(".py").or_else(|| {
-                rest.strip_suffix(".so")
-                    .map(|s| s.split('.').next().unwrap_or(s))
-            })?;
-            (ident(stem) && stem != "__init__").then(|| stem.to_string())
-        }
-        _ => None,
-    }
+/// What to try in the layer: the names to import and require, and the ELF files to load.
+struct Items {
+    imports: Vec<String>,
+    requires: Vec<String>,
+    elf_files: Vec<String>,
 }
 
-/// `bcrypt/package.json` → bcrypt; `@scope/name/package.json` → @scope/name. Type-only
-/// packages (@types/*) have nothing to require.
-fn node_package(rest: &str) -> Option<String> {
-    let parts: Vec<&str> = rest.split('/').collect();
-    let name = match parts.as_slice() {
-        [scope, pkg, "package.json"] if scope.starts_with('@') => format!("{scope}/{pkg}"),
-        [pkg, "package.json"] if !pkg.starts_with('.') && !pkg.starts_with('@') => pkg.to_string(),
-        _ => return None,
-    };
-    (!name.starts_with("@types/")).then_some(name)
-}
-
-/// Shared objects and programs the loader maps; object files and archives are not loaded.
-fn loadable(name: &str) -> bool {
-    !(name.ends_with(".o") || name.ends_with(".a") || name.ends_with(".ko"))
-}
-
+/// Run the verification: what to try, the image, a container with the layer in /opt, the
+/// script's report.
 pub async fn verify(
     plan: &VerifyPlan<'_>,
     engine: &Engine,
     console: &Console,
 ) -> Result<VerifyReport> {
+    let items = items(plan)?;
+    let image = resolve_image(plan, engine, console).await?;
+    let container = create_container(plan, &image, &items, engine).await?;
+    upload_layer(plan, &container, &items, console).await?;
+    run_and_report(plan, container, image, &items, console).await
+}
+
+/// What to try: the names given, else what the ZIP holds; every ELF file.
+fn items(plan: &VerifyPlan<'_>) -> Result<Items> {
     let found = contents(plan.zip)?;
-    let rt = plan.runtime;
-    let imports = if plan.imports.is_empty() {
-        found.python_modules.clone()
-    } else {
-        plan.imports.clone()
-    };
-    let requires = if plan.requires.is_empty() {
-        found.node_packages.clone()
-    } else {
-        plan.requires.clone()
-    };
-    for name in imports.iter().chain(&requires) {
-        if name.is_empty()
-            || name
-                .chars()
-                .any(|c| c.is_whitespace() || "'\"\\;$`".contains(c))
-        {
-            return Err(Error::input(format!(
-                "`{name}` is not a module or package name"
-            )));
+    let pick = |given: &[String], found: Vec<String>| {
+        if given.is_empty() {
+            found
+        } else {
+            given.to_vec()
         }
+    };
+    let imports = pick(&plan.imports, found.python_modules);
+    let requires = pick(&plan.requires, found.node_packages);
+    for name in imports.iter().chain(&requires) {
+        check_name(name)?;
     }
-    if !imports.is_empty() && rt.python.is_none() {
+    if !imports.is_empty() && plan.runtime.python.is_none() {
         return Err(Error::input(format!(
             "runtime {} has no Python to import modules with",
-            rt.name
+            plan.runtime.name
         )));
     }
+    Ok(Items {
+        imports,
+        requires,
+        elf_files: found.elf_files,
+    })
+}
 
+/// The image to verify in, present and runnable on the plan's platform.
+async fn resolve_image(
+    plan: &VerifyPlan<'_>,
+    engine: &Engine,
+    console: &Console,
+) -> Result<String> {
+    let rt = plan.runtime;
     let image = match &plan.image {
-        ImageChoice::Image(i) => {
-            engine.ensure_base(i, plan.platform, console).await?;
-            engine.probe_platform(plan.platform, i, console).await?;
-            i.clone()
-        }
+        ImageChoice::Image(i) => i.clone(),
         ImageChoice::BuildImageOn(base) => {
-            engine
+            let image = engine
                 .ensure_build_image(
-                    &format!("fclayer/build-{}", rt.name),
+                    &rt.build_image_repo(),
                     images::build_context(rt)?,
                     base,
                     plan.platform,
                     console,
                 )
-                .await?
-                .tag
-        }
-        ImageChoice::FcRunImage => {
-            engine
-                .ensure_base(rt.fc_run_image, plan.platform, console)
                 .await?;
-            engine
-                .probe_platform(plan.platform, rt.fc_run_image, console)
-                .await?;
-            rt.fc_run_image.to_string()
+            return Ok(image.tag);
         }
+        ImageChoice::FcRunImage => rt.fc_run_image.to_string(),
     };
+    engine.ensure_base(&image, plan.platform, console).await?;
+    engine
+        .probe_platform(plan.platform, &image, console)
+        .await?;
+    Ok(image)
+}
 
+/// A container of `image` with networking off and the paths FC sets, to run verify.sh in.
+async fn create_container(
+    plan: &VerifyPlan<'_>,
+    image: &str,
+    items: &Items,
+    engine: &Engine,
+) -> Result<Container> {
     let mut env = vec![
         "PYTHONPATH=/opt/python".to_string(),
         "NODE_PATH=/opt/nodejs/node_modules".to_string(),
         "LD_LIBRARY_PATH=/opt/lib".to_string(),
         "PATH=/opt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_string(),
-        format!("FCLAYER_IMPORTS={}", imports.join(" ")),
-        format!("FCLAYER_REQUIRES={}", requires.join(" ")),
+        format!("FCLAYER_IMPORTS={}", items.imports.join(" ")),
+        format!("FCLAYER_REQUIRES={}", items.requires.join(" ")),
     ];
-    if rt.python.is_some() {
-        env.push(format!("FCLAYER_PYTHON={}", python::interpreter(rt)));
+    if plan.runtime.python.is_some() {
+        env.push(format!(
+            "FCLAYER_PYTHON={}",
+            python::interpreter(plan.runtime)
+        ));
     }
-    let container = engine
+    engine
         .create_container(&RunSpec {
-            image: image.clone(),
+            image: image.to_string(),
             platform: plan.platform.to_string(),
             cmd: vec!["/bin/sh".into(), "/fclayer/verify.sh".into()],
             env,
             network_disabled: true,
             ..RunSpec::default()
         })
-        .await?;
+        .await
+}
 
+/// The script and its list of ELF files at /fclayer, the layer streamed into /opt.
+async fn upload_layer(
+    plan: &VerifyPlan<'_>,
+    container: &Container,
+    items: &Items,
+    console: &Console,
+) -> Result<()> {
     let step = console.step("Unpacking", format!("{} into /opt", plan.zip.display()));
     let mut tools = TarBuilder::new();
     tools.dir("fclayer")?;
@@ -251,35 +300,33 @@ pub async fn verify(
     tools.file("fclayer/verify.sh", script.contents(), true)?;
     tools.file(
         "fclayer/elf.txt",
-        (found.elf_files.join("\n") + "\n").as_bytes(),
+        (items.elf_files.join("\n") + "\n").as_bytes(),
         false,
     )?;
     container.upload("/", tools.finish()?).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(8);
     let zip = plan.zip.to_path_buf();
-    let producer = tokio::task::spawn_blocking(move || {
-        let mut writer = ChannelWriter { tx: tx.clone() };
-        let result = layer_as_tar(&zip, &mut writer);
-        if let Err(e) = &result {
-            let _ = tx.blocking_send(Err(std::io::Error::other(e.message.clone())));
-        }
-        result
-    });
     container
-        .upload_stream("/opt", tokio_stream_from(rx))
+        .upload_with("/opt", move |out| layer_as_tar(&zip, out))
         .await?;
-    producer
-        .await
-        .map_err(|e| Error::build(format!("unpacking stopped: {e}")))??;
     step.done("");
+    Ok(())
+}
 
+/// Run verify.sh, remove the container, and read each item's verdict from its output.
+async fn run_and_report(
+    plan: &VerifyPlan<'_>,
+    container: Container,
+    image: String,
+    items: &Items,
+    console: &Console,
+) -> Result<VerifyReport> {
     let step = console.step(
         "Verifying",
         format!(
             "{} imports, {} requires, {} ELF files in {image} (network off)",
-            imports.len(),
-            requires.len(),
-            found.elf_files.len()
+            items.imports.len(),
+            items.requires.len(),
+            items.elf_files.len()
         ),
     );
     let exit = container.run_collect(plan.timeout, console).await?;
@@ -307,7 +354,7 @@ pub async fn verify(
     step.done(format!("{} passed, {failed} failed", items.len() - failed));
     Ok(VerifyReport {
         layer: plan.zip.display().to_string(),
-        runtime: rt.name,
+        runtime: plan.runtime.name,
         platform: plan.platform,
         image,
         items,
@@ -381,61 +428,27 @@ fn layer_as_tar(zip_path: &Path, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// A `Write` that hands its bytes to an async receiver in chunks.
-struct ChannelWriter {
-    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
-}
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::other("the engine stopped reading the layer"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn tokio_stream_from(
-    mut rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
-) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn python_modules_are_found_the_way_import_sees_them() {
-        assert_eq!(python_module("numpy/__init__.py").as_deref(), Some("numpy"));
-        assert_eq!(python_module("six.py").as_deref(), Some("six"));
-        assert_eq!(
-            python_module("_cffi_backend.cpython-39-x86_64-linux-gnu.so").as_deref(),
-            Some("_cffi_backend")
-        );
-        assert_eq!(python_module("numpy/core/__init__.py"), None);
-        assert_eq!(python_module("numpy-2.0.2.dist-info/METADATA"), None);
-        assert_eq!(python_module("bin/f2py"), None);
-        assert_eq!(python_module("numpy.libs/libopenblas.so"), None);
-    }
-
-    #[test]
-    fn node_packages_include_scoped_ones_but_not_types() {
-        assert_eq!(
-            node_package("bcrypt/package.json").as_deref(),
-            Some("bcrypt")
-        );
-        assert_eq!(
-            node_package("@scope/x/package.json").as_deref(),
-            Some("@scope/x")
-        );
-        assert_eq!(node_package("@types/node/package.json"), None);
-        assert_eq!(node_package("bcrypt/lib/package.json"), None);
-        assert_eq!(node_package(".bin/package.json"), None);
+    fn names_that_could_break_out_of_the_script_are_refused() {
+        for bad in [
+            "",
+            "os; rm -rf /",
+            "a b",
+            "x$(id)",
+            "`id`",
+            "a'b",
+            "a\"b",
+            "a\\b",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["numpy", "@scope/pkg", "_cffi_backend", "left-pad"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
     }
 
     #[test]

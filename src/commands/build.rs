@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{Signals, collect_leftovers, finish_run};
-use crate::build::Outcome;
+use super::lifecycle::{Signals, collect_leftovers, finish_run};
+use super::print_report;
+use crate::build::{Inputs, Outcome};
 use crate::cli::BuildArgs;
 use crate::console::Console;
 use crate::docker::{Cleanup, Engine};
@@ -37,8 +38,17 @@ struct Report {
     published: Option<crate::publish::Published>,
 }
 
+/// One layer's work: its plan, the prepared output and the inputs read for it.
+type Prepared<'a> = (&'a BuildPlan, Output, Inputs);
+
+/// One layer's result, with the warnings it printed.
+type Built<'a> = (&'a BuildPlan, Result<Outcome>, Vec<String>);
+
+/// `fclayer build`: plan every layer, prepare their outputs and inputs, then build them (at most
+/// `-j` at a time) and report each.
 pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
     let mut signals = Signals::new()?;
+    let host = plan::Host::from_process();
     let specs = plan::layer_specs(&args)?;
     if args.publish.is_some() && specs.len() > 1 {
         return Err(Error::input(format!(
@@ -49,16 +59,56 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
     }
     let plans: Vec<BuildPlan> = specs
         .iter()
-        .map(|s| BuildPlan::new(s, &args))
+        .map(|s| BuildPlan::new(s, &args, &host))
         .collect::<Result<_>>()?;
     for plan in &plans {
         console.add_secrets(plan.secrets.iter().cloned());
     }
-    // Outputs and inputs first: an unwritable path or a project with links leading out of it
-    // fails before any engine is contacted.
-    let mut outputs = Vec::new();
-    for plan in &plans {
-        let target = if args.check {
+    let prepared = prepare(&plans, args.check)?;
+    let cleanup = Arc::new(Cleanup::new());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let engine = tokio::select! {
+        r = Engine::connect(Arc::clone(&cleanup)) => r?,
+        s = signals.recv() => {
+            layer::remove_temporaries();
+            return Err(Error::interrupted(s));
+        }
+    };
+    let jobs = match args.jobs {
+        Some(j) => j.max(1),
+        None => engine.cpus().await.clamp(1, 8),
+    };
+    collect_leftovers(&engine, console).await;
+    let work = build_all(prepared, jobs, &engine, console, &cancel);
+    let results = tokio::select! {
+        r = work => r,
+        s = signals.recv() => {
+            cancel.store(true, Ordering::Relaxed);
+            return finish_run(&engine, console, Err(Error::interrupted(s)), &mut signals).await;
+        }
+    };
+    let results = finish_run(&engine, console, Ok(results), &mut signals).await?;
+    let (results, published) = publish_built(results, &specs, &args, console, &mut signals).await;
+    let (reports, failures) = report(results, published, args.check, console);
+    print_report(args.json, &reports, String::new);
+    let several = plans.len() > 1;
+    if several {
+        let built = reports.iter().filter(|r| r.ok).count();
+        console.status(
+            "Summary",
+            format!("{built} of {} layers built", reports.len()),
+        );
+    }
+    outcome(failures, reports.len(), several)
+}
+
+/// Outputs and inputs first: an unwritable path or a project with links leading out of it
+/// fails before any engine is contacted. With --check each layer is rebuilt into a scratch file
+/// beside its (existing) output.
+fn prepare(plans: &[BuildPlan], check: bool) -> Result<Vec<Prepared<'_>>> {
+    let mut out = Vec::new();
+    for plan in plans {
+        let target = if check {
             if !plan.output.is_file() {
                 return Err(Error::input(format!(
                     "--check compares with {}, which does not exist",
@@ -72,32 +122,28 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
         };
         let output = Output::prepare(&target)?;
         let inputs = crate::build::inputs(plan, &output)?;
-        outputs.push((output, inputs));
+        out.push((plan, output, inputs));
     }
+    Ok(out)
+}
 
-    let cleanup = Arc::new(Cleanup::new());
-    let cancel = Arc::new(AtomicBool::new(false));
-    let engine = tokio::select! {
-        r = Engine::connect(Arc::clone(&cleanup)) => r?,
-        s = signals.recv() => {
-            layer::remove_temporaries();
-            return Err(Error::interrupted(s));
-        }
-    };
-    let several = plans.len() > 1;
-    let jobs = match args.jobs {
-        Some(j) => j.max(1),
-        None => engine.cpus().await.clamp(1, 8),
-    };
-
-    collect_leftovers(&engine, console).await;
-    let work = futures::stream::iter(plans.iter().zip(outputs).map(|(plan, (output, inputs))| {
+/// Build every layer, `jobs` at a time, each with its own progress lines when there are several
+/// (and its error shown as it happens).
+async fn build_all<'a>(
+    prepared: Vec<Prepared<'a>>,
+    jobs: usize,
+    engine: &Engine,
+    console: &Console,
+    cancel: &Arc<AtomicBool>,
+) -> Vec<Built<'a>> {
+    let several = prepared.len() > 1;
+    futures::stream::iter(prepared.into_iter().map(|(plan, output, inputs)| {
         let console = if several {
             console.for_layer(&plan.name)
         } else {
             console.clone()
         };
-        let (engine, cancel) = (&engine, Arc::clone(&cancel));
+        let cancel = Arc::clone(cancel);
         async move {
             let result = crate::build::build(plan, inputs, output, engine, &console, cancel).await;
             if several && let Err(e) = &result {
@@ -107,21 +153,53 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
         }
     }))
     .buffered(jobs)
-    .collect::<Vec<_>>();
-    let results = tokio::select! {
-        r = work => r,
-        s = signals.recv() => {
-            cancel.store(true, Ordering::Relaxed);
-            return finish_run(&engine, console, Err(Error::interrupted(s)), &mut signals).await;
-        }
-    };
-    let results = finish_run(&engine, console, Ok(results), &mut signals).await?;
+    .collect::<Vec<_>>()
+    .await
+}
 
+/// Publish what built, when asked to (`--publish`, a `publish` table); never under --check. A
+/// failed publish makes the layer's result that error. Returns what each layer became on FC.
+async fn publish_built<'a>(
+    results: Vec<Built<'a>>,
+    specs: &[plan::LayerSpec],
+    args: &BuildArgs,
+    console: &Console,
+    signals: &mut Signals,
+) -> (Vec<Built<'a>>, Vec<Option<crate::publish::Published>>) {
+    let mut out = Vec::new();
+    let mut published = Vec::new();
+    for ((plan, result, warnings), spec) in results.into_iter().zip(specs) {
+        let mut done = None;
+        let result = match (result, &spec.publish) {
+            (Ok(outcome), Some(decl)) if !args.check => {
+                let (zip, rt) = (&outcome.layer.path, plan.runtime.name);
+                super::publish::after_build(decl, &plan.name, zip, rt, args, console, signals)
+                    .await
+                    .map(|p| {
+                        done = Some(p);
+                        outcome
+                    })
+            }
+            (r, _) => r,
+        };
+        out.push((plan, result, warnings));
+        published.push(done);
+    }
+    (out, published)
+}
+
+/// Each layer's report line (with --check's comparison folded in), and the failures by name.
+fn report(
+    results: Vec<Built<'_>>,
+    published: Vec<Option<crate::publish::Published>>,
+    check: bool,
+    console: &Console,
+) -> (Vec<Report>, Vec<(String, Error)>) {
     let mut reports = Vec::new();
-    let mut failures: Vec<(String, Error)> = Vec::new();
-    for ((plan, result, warnings), spec) in results.into_iter().zip(&specs) {
+    let mut failures = Vec::new();
+    for ((plan, result, warnings), published) in results.into_iter().zip(published) {
         let mut reproduced = None;
-        let result = match (result, args.check) {
+        let result = match (result, check) {
             (Ok(outcome), true) => {
                 let verdict = compare(&plan.output, &outcome.layer.path, console);
                 let _ = std::fs::remove_file(&outcome.layer.path);
@@ -131,81 +209,46 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
             }
             (r, _) => r,
         };
-        // Publish what built, when asked to (`--publish`, a `publish` table); never a --check.
-        let mut published = None;
-        let result = match (result, &spec.publish) {
-            (Ok(outcome), Some(decl)) if !args.check => {
-                let name = &plan.name;
-                let (zip, rt) = (&outcome.layer.path, plan.runtime.name);
-                super::publish::after_build(decl, name, zip, rt, &args, console, &mut signals)
-                    .await
-                    .map(|p| {
-                        published = Some(p);
-                        outcome
-                    })
-            }
-            (r, _) => r,
-        };
-        match result {
-            Ok(outcome) => reports.push(Report {
-                name: plan.name.clone(),
-                ok: true,
-                outcome: Some(outcome),
-                reproduced,
-                warnings,
-                error: None,
-                published,
-            }),
+        let (outcome, error) = match result {
+            Ok(outcome) => (Some(outcome), None),
             Err(e) => {
-                reports.push(Report {
-                    name: plan.name.clone(),
-                    ok: false,
-                    outcome: None,
-                    reproduced,
-                    warnings,
-                    // stdout does not pass through the console: mask here.
-                    error: Some(console.mask(&e.message)),
-                    published: None,
-                });
+                // stdout does not pass through the console: mask here.
+                let message = console.mask(&e.message);
                 failures.push((plan.name.clone(), e));
+                (None, Some(message))
             }
-        }
+        };
+        reports.push(Report {
+            name: plan.name.clone(),
+            ok: error.is_none(),
+            outcome,
+            reproduced,
+            warnings,
+            error,
+            published,
+        });
     }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).expect("reports serialise")
-        );
-    }
-    if several {
-        let built = reports.iter().filter(|r| r.ok).count();
-        console.status(
-            "Summary",
-            format!("{built} of {} layers built", reports.len()),
-        );
-    }
+    (reports, failures)
+}
+
+/// The command's result: one layer's own error, or for several how many failed, with the exit
+/// code of the most serious (each error was shown as it happened).
+fn outcome(mut failures: Vec<(String, Error)>, layers: usize, several: bool) -> Result<()> {
     match failures.len() {
         0 => Ok(()),
         1 if !several => Err(failures.remove(0).1),
         n => {
-            // Each error was shown as it happened; the exit code is the most serious one's.
-            let code_kind = failures
+            let kind = failures
                 .iter()
                 .map(|(_, e)| e.kind)
-                .max_by_key(|k| match k {
-                    crate::error::Kind::Interrupted => 4,
-                    crate::error::Kind::Engine => 3,
-                    crate::error::Kind::BuildFailed => 2,
-                    crate::error::Kind::BadInput => 1,
-                })
+                .max()
                 .expect("at least one failure");
-            let mut err = Error::build(format!("{n} of {} layers failed", reports.len()))
-                .with_details(
-                    failures
-                        .iter()
-                        .map(|(name, e)| format!("{name}: {}", e.message)),
-                );
-            err.kind = code_kind;
+            let mut err = Error::build(format!("{n} of {layers} layers failed")).with_details(
+                failures
+                    .iter()
+                    .map(|(name, e)| format!("{name}: {}", e.message)),
+            );
+            err.kind = kind;
             Err(err)
         }
     }
@@ -248,4 +291,36 @@ fn compare(committed: &Path, rebuilt: &Path, console: &Console) -> Result<()> {
         format!("rebuilt:   sha256 {} crc64 {}", new.sha256, new.crc64),
     ])
     .with_hint("an input or an upstream package changed: compare the manifests, or pin versions and commit a lockfile"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn several_failures_exit_with_the_most_serious_kind() {
+        let failures = vec![
+            ("a".to_string(), Error::input("bad")),
+            ("b".to_string(), Error::engine("gone")),
+            ("c".to_string(), Error::build("failed")),
+        ];
+        let e = outcome(failures, 4, true).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::Engine);
+        assert_eq!(e.message, "3 of 4 layers failed");
+        assert_eq!(e.details, ["a: bad", "b: gone", "c: failed"]);
+        let one = outcome(vec![("a".into(), Error::input("bad"))], 1, false).unwrap_err();
+        assert_eq!(
+            (one.kind, one.message.as_str()),
+            (crate::error::Kind::BadInput, "bad")
+        );
+        assert!(outcome(Vec::new(), 2, true).is_ok());
+    }
+
+    #[test]
+    fn the_check_rebuild_goes_beside_the_output() {
+        assert_eq!(
+            scratch_path(Path::new("out/layer.zip")),
+            Path::new("out/.layer.zip.check.zip")
+        );
+    }
 }

@@ -1,9 +1,11 @@
 //! `fclayer cache ls|prune`: the build cache (cached layer ZIPs on this machine) and the
 //! download-cache volumes (in the engine).
 
+use std::fmt::Write;
 use std::sync::Arc;
 
-use crate::cache::BuildCache;
+use super::print_report;
+use crate::cache::{BuildCache, Entry};
 use crate::cli::{CacheAction, CacheArgs};
 use crate::console::Console;
 use crate::docker::{Cleanup, Engine};
@@ -23,36 +25,12 @@ pub async fn run(args: CacheArgs, console: &Console) -> Result<()> {
                     Vec::new()
                 }
             };
-            if json {
-                let v = serde_json::json!({
-                    "dir": cache.dir(),
-                    "layers": entries,
-                    "volumes": volumes.iter().map(|(n, w)| serde_json::json!({"name": n, "caches": w})).collect::<Vec<_>>(),
-                });
-                println!("{}", serde_json::to_string_pretty(&v).expect("serialises"));
-                return Ok(());
-            }
-            let total: u64 = entries.iter().map(|e| e.size).sum();
-            println!(
-                "{} cached layers, {} in {}",
-                entries.len(),
-                human_bytes(total),
-                cache.dir().display()
-            );
-            for e in &entries {
-                println!(
-                    "  {}  {:>9}  {:<16} {:>6} ago  {}",
-                    &e.key[..12],
-                    human_bytes(e.size),
-                    e.runtime,
-                    ago(e.age_secs),
-                    e.project
-                );
-            }
-            println!("{} download-cache volumes", volumes.len());
-            for (name, what) in &volumes {
-                println!("  {name}  ({what})");
-            }
+            let report = serde_json::json!({
+                "dir": cache.dir(),
+                "layers": entries,
+                "volumes": volumes.iter().map(|(n, w)| serde_json::json!({"name": n, "caches": w})).collect::<Vec<_>>(),
+            });
+            print_report(json, &report, || render_ls(&cache, &entries, &volumes));
             Ok(())
         }
         CacheAction::Prune {
@@ -81,6 +59,36 @@ pub async fn run(args: CacheArgs, console: &Console) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `cache ls` as text: the cached layers, then the download-cache volumes.
+fn render_ls(cache: &BuildCache, entries: &[Entry], volumes: &[(String, String)]) -> String {
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let _ = writeln!(
+        out,
+        "{} cached layers, {} in {}",
+        entries.len(),
+        human_bytes(total),
+        cache.dir().display()
+    );
+    for e in entries {
+        let _ = writeln!(
+            out,
+            "  {}  {:>9}  {:<16} {:>6} ago  {}",
+            &e.key[..12],
+            human_bytes(e.size),
+            e.runtime,
+            ago(e.age_secs),
+            e.project
+        );
+    }
+    let _ = writeln!(out, "{} download-cache volumes", volumes.len());
+    for (name, what) in volumes {
+        let _ = writeln!(out, "  {name}  ({what})");
+    }
+    out
 }
 
 fn ago(secs: u64) -> String {

@@ -4,8 +4,8 @@
 //! error are the report's own (`native::Report::render_text`, `to_error`).
 
 use crate::cli::CheckArgs;
-use crate::error::{Error, Result};
-use crate::native::{self, Report, Target};
+use crate::error::Result;
+use crate::native::{self, Target};
 
 pub fn run(args: &CheckArgs) -> Result<()> {
     let target = Target::named(&args.runtime, args.platform.as_deref())?;
@@ -16,14 +16,4 @@ pub fn run(args: &CheckArgs) -> Result<()> {
     } else {
         Err(report.to_error())
     }
-}
-
-/// Kept for `build`'s gate until it calls `Report::render_text` itself.
-pub fn render(r: &Report) -> String {
-    r.render_text()
-}
-
-/// Kept for `build`'s gate until it calls `Report::to_error` itself.
-pub(crate) fn failure(r: &Report) -> Error {
-    r.to_error()
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Signals;
+use super::lifecycle::Signals;
 use crate::cli::{BuildArgs, FcArgs, LayersArgs, OssArgs, PublishArgs};
 use crate::console::Console;
 use crate::error::{Error, IoContext, Result};
@@ -267,8 +267,8 @@ fn runtimes(given: &[String], zip: &Path, built: Option<&str>) -> Result<Vec<Str
         .with_hint("pass --compatible-runtime, e.g. --compatible-runtime python3.10,python3.9"));
     }
     for r in &list {
-        if crate::runtime::Runtime::find(r).is_none() {
-            return Err(crate::plan::unknown_runtime(r).context("--compatible-runtime"));
+        if let Err(e) = crate::runtime::Runtime::lookup(r) {
+            return Err(e.context("--compatible-runtime"));
         }
     }
     list.dedup();

@@ -489,6 +489,50 @@ pub fn tail_details(tail: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Streaming a tar that is written as it is produced (moved here from verify, issue 12).
+impl Container {
+    /// Unpack at `path` the tar that `produce` writes on a blocking thread, streamed to the
+    /// engine as it is written (never whole in memory). An error of `produce` breaks the stream
+    /// off (the engine sees a failed upload); the upload's own error comes first, then it.
+    pub async fn upload_with<F>(&self, path: &str, produce: F) -> Result<()>
+    where
+        F: FnOnce(&mut dyn io::Write) -> Result<()> + Send + 'static,
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
+        let producer = tokio::task::spawn_blocking(move || {
+            let mut writer = ChannelWriter { tx: tx.clone() };
+            let result = produce(&mut writer);
+            if let Err(e) = &result {
+                let _ = tx.blocking_send(Err(io::Error::other(e.message.clone())));
+            }
+            result
+        });
+        self.upload_stream(path, futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+            .await?;
+        producer
+            .await
+            .map_err(|e| Error::build(format!("unpacking stopped: {e}")))?
+    }
+}
+
+/// A `Write` that hands its bytes to an async receiver in chunks.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+}
+
+impl io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| io::Error::other("the engine stopped reading the layer"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,33 +12,13 @@ use serde::Serialize;
 
 use super::elf::Machine;
 use super::version::{Family, Version};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::runtime::{Debian, Runtime};
 
-/// A CPU architecture a layer can target.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
-    X86_64,
-    Aarch64,
-}
+pub use crate::runtime::Arch;
 
+/// The ELF side of an architecture (the type itself is the runtime table's, `runtime::platform`).
 impl Arch {
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-        }
-    }
-
-    /// The Docker platform string.
-    pub fn platform(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "linux/amd64",
-            Arch::Aarch64 => "linux/arm64",
-        }
-    }
-
     /// The dynamic loader's soname (also what PT_INTERP names, under /lib or /lib64).
     pub fn loader(self) -> &'static str {
         match self {
@@ -57,17 +37,6 @@ impl Arch {
     /// The architecture part of a wheel's platform tag (`manylinux_2_28_x86_64`).
     pub fn wheel_arch(self) -> &'static str {
         self.name()
-    }
-
-    /// Parse a `--platform` value: Docker's `linux/amd64` and `linux/arm64[/v8]`, plus the
-    /// kernel's names for the same (`x86_64`, `aarch64`), with or without `linux/`.
-    pub fn from_platform(s: &str) -> Option<Arch> {
-        let arch = s.strip_prefix("linux/").unwrap_or(s);
-        match arch {
-            "amd64" | "x86_64" | "x86-64" => Some(Arch::X86_64),
-            "arm64" | "arm64/v8" | "aarch64" => Some(Arch::Aarch64),
-            _ => None,
-        }
     }
 }
 
@@ -151,10 +120,7 @@ impl Target {
     pub fn new(runtime: &'static Runtime, platform: Option<&str>) -> Result<Target> {
         let arch = match platform {
             None => Arch::from_platform(runtime.platform()).unwrap_or(Arch::X86_64),
-            Some(p) => Arch::from_platform(p).ok_or_else(|| {
-                Error::input(format!("unknown platform `{p}`"))
-                    .with_hint("use linux/amd64 (every FC runtime) or linux/arm64")
-            })?,
+            Some(p) => Arch::parse(p)?,
         };
         let debian = runtime.debian;
         let mut provided: BTreeSet<String> = parse_list(provided_list(debian), runtime.name)
@@ -187,8 +153,7 @@ impl Target {
 
     /// The target for a runtime named on the command line.
     pub fn named(runtime: &str, platform: Option<&str>) -> Result<Target> {
-        let rt = Runtime::find(runtime).ok_or_else(|| crate::plan::unknown_runtime(runtime))?;
-        Target::new(rt, platform)
+        Target::new(Runtime::lookup(runtime)?, platform)
     }
 
     pub fn provides(&self, soname: &str) -> bool {

@@ -72,6 +72,12 @@ pub fn describe(runtime: &Runtime) -> String {
     format!("Maven (Java {})", runtime.java.map_or("?", |l| l.version))
 }
 
+/// What to do when Maven failed (added by the build restructuring, issue 12).
+pub fn installer_hint() -> String {
+    "check pom.xml's dependencies and repositories; run with --verbose to see all of Maven's output"
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,8 +23,11 @@ pub mod apt;
 pub mod java;
 pub mod node;
 pub mod php;
+pub mod platform;
 pub(crate) mod project_text;
 pub mod python;
+
+pub use platform::Arch;
 
 use std::fmt;
 use std::path::Path;
@@ -459,6 +462,33 @@ pub fn default_runtime(kind: Kind) -> &'static str {
     kind.language().default_runtime
 }
 
+// Added by the build/plan restructuring (issue 12): looking a runtime up by name for the plan,
+// the gate and verify, and the name of its build image.
+impl Runtime {
+    /// The runtime a user named (`--runtime`, fclayer.toml), or the error listing valid ones.
+    pub fn lookup(name: &str) -> crate::error::Result<&'static Runtime> {
+        Runtime::find(name).ok_or_else(|| {
+            crate::error::Error::input(format!("unknown runtime `{name}`"))
+                .with_details([format!("valid runtimes: {}", Runtime::names().join(", "))])
+                .with_hint("`fclayer runtimes` shows each runtime's Debian release and glibc")
+        })
+    }
+
+    /// Runtimes that can load `kind`, for hints.
+    pub fn supporting(kind: Kind) -> Vec<&'static str> {
+        RUNTIMES
+            .iter()
+            .filter(|r| r.supports(kind))
+            .map(|r| r.name)
+            .collect()
+    }
+
+    /// The repository of this runtime's build image (the tag adds the hash of what decides it).
+    pub fn build_image_repo(&self) -> String {
+        format!("fclayer/build-{}", self.name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -559,6 +589,19 @@ mod tests {
         assert_eq!(
             rt.fc_build_image,
             "aliyunfc/runtime:custom.debian12-build-3.1.0"
+        );
+    }
+
+    #[test]
+    fn unknown_runtime_lists_valid_ones() {
+        let e = Runtime::lookup("python9").unwrap_err();
+        assert!(e.details[0].contains("python3.9"));
+        assert!(e.details[0].contains("custom.debian12"));
+        assert_eq!(Runtime::lookup("python3").unwrap().name, "python3.6");
+        assert!(Runtime::supporting(Kind::Php).contains(&"php7.2"));
+        assert_eq!(
+            Runtime::lookup("nodejs20").unwrap().build_image_repo(),
+            "fclayer/build-nodejs20"
         );
     }
 }

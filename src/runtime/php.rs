@@ -63,6 +63,11 @@ pub fn describe(runtime: &Runtime) -> String {
     format!("Composer (PHP {})", runtime.php.map_or("?", |l| l.version))
 }
 
+/// What to do when Composer failed (added by the build restructuring, issue 12).
+pub fn installer_hint() -> String {
+    "check composer.json's requirements (and that composer.lock matches it); run with --verbose to see all of Composer's output".into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

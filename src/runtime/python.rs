@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::project_text::read_text;
-use super::{Language, ReadEntry, Runtime};
+use super::{Arch, Language, ReadEntry, Runtime};
 use crate::error::{Error, Result};
 
 pub static LANGUAGE: Language = Language {
@@ -142,6 +142,114 @@ pub fn installer_env(runtime: &Runtime, requirements: &str) -> Vec<(String, Stri
     ]
 }
 
+// Added by the build/verify restructuring (issue 12): failure hints, cross-platform fetch and
+// verify's module discovery.
+
+/// What to do when pip failed.
+pub fn installer_hint(runtime: &Runtime) -> String {
+    let (g1, g2) = runtime.debian.glibc();
+    format!(
+        "check the names and versions in requirements.txt: each must exist on the package index for {} on {} (glibc {g1}.{g2}); run with --verbose to see all of pip's output",
+        interpreter(runtime),
+        runtime.arch()
+    )
+}
+
+/// The Python version a runtime's functions run with, e.g. `3.9` ("3" where it has none).
+pub fn version(runtime: &Runtime) -> &'static str {
+    runtime.python.map_or("3", |l| l.version)
+}
+
+/// pip platform tags a runtime of `glibc` on `arch` accepts, newest first.
+pub fn pip_platforms(arch: Arch, glibc: (u32, u32)) -> Vec<String> {
+    let machine = arch.name();
+    let mut tags: Vec<String> = (17..=glibc.1)
+        .rev()
+        .map(|minor| format!("manylinux_2_{minor}_{machine}"))
+        .collect();
+    tags.push(format!("manylinux2014_{machine}"));
+    if arch == Arch::X86_64 {
+        // manylinux2010 and manylinux1 are glibc 2.12 and 2.5, x86 only.
+        tags.push("manylinux2010_x86_64".into());
+        tags.push("manylinux1_x86_64".into());
+    }
+    // What `pip wheel` tags a wheel it builds: only fclayer's own, built on the runtime's image
+    // under emulation, carry it (an index may not serve such wheels).
+    tags.push(format!("linux_{machine}"));
+    tags
+}
+
+/// Environment for the native pip run of a cross-platform build (images/install/python-fetch.sh):
+/// the target's platform tags and Python version.
+pub fn fetch_env(runtime: &Runtime, arch: Arch) -> Vec<(String, String)> {
+    vec![
+        (
+            "FCLAYER_TARGET_PLATFORMS".into(),
+            pip_platforms(arch, runtime.debian.glibc()).join(" "),
+        ),
+        ("FCLAYER_PYVER".into(), version(runtime).into()),
+        ("FCLAYER_REQUIREMENTS".into(), "requirements.txt".into()),
+    ]
+}
+
+/// Environment for building wheels of `missing` under emulation
+/// (images/install/python-wheels.sh): the installer's own, plus the requirements to build.
+pub fn wheels_env(runtime: &Runtime, missing: &[String]) -> Vec<(String, String)> {
+    let mut env = vec![("FCLAYER_WHEELS".into(), missing.join(" "))];
+    env.extend(installer_env(runtime, "requirements.txt"));
+    env
+}
+
+/// How many packages the native pip run installed (its last `fclayer: installed N` line).
+pub fn installed_count(lines: &[String]) -> usize {
+    lines
+        .iter()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("fclayer: installed ")
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse::<usize>().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The requirement specs pip reported it has no matching distribution for.
+pub fn missing_specs(lines: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = lines
+        .iter()
+        .filter_map(|l| {
+            l.split_once("No matching distribution found for ")
+                .map(|(_, s)| s)
+        })
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    out.dedup();
+    out
+}
+
+/// The module `import` finds at a path below `python/` of a layer: `numpy/__init__.py` →
+/// numpy; `six.py` → six; `_cffi_backend.cpython-39-x86_64-linux-gnu.so` → _cffi_backend.
+/// Metadata, scripts and bundled-library folders are not modules.
+pub fn module_name(rest: &str) -> Option<String> {
+    let ident = |s: &str| {
+        !s.is_empty()
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+    };
+    match rest.split_once('/') {
+        Some((pkg, "__init__.py")) if ident(pkg) => Some(pkg.to_string()),
+        None => {
+            let stem = rest.strip_suffix(".py").or_else(|| {
+                rest.strip_suffix(".so")
+                    .map(|s| s.split('.').next().unwrap_or(s))
+            })?;
+            (ident(stem) && stem != "__init__").then(|| stem.to_string())
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +307,70 @@ mod tests {
         assert!(env.contains(&("FCLAYER_GLIBC".into(), "2.24".into())));
         let rt = Runtime::find("custom.debian12").unwrap();
         assert_eq!(interpreter(rt), "python3.11");
+    }
+}
+
+#[cfg(test)]
+mod fetch_tests {
+    use super::*;
+
+    #[test]
+    fn platform_tags_stop_at_the_runtime_glibc() {
+        let tags = pip_platforms(Arch::Aarch64, (2, 28));
+        assert_eq!(tags.first().unwrap(), "manylinux_2_28_aarch64");
+        assert!(tags.contains(&"manylinux_2_17_aarch64".to_string()));
+        assert!(tags.contains(&"manylinux2014_aarch64".to_string()));
+        assert!(!tags.iter().any(|t| t.contains("2_29")));
+        assert!(!tags.iter().any(|t| t.contains("x86_64")));
+        let x86 = pip_platforms(Arch::X86_64, (2, 24));
+        assert!(x86.contains(&"manylinux1_x86_64".to_string()));
+        assert_eq!(x86.first().unwrap(), "manylinux_2_24_x86_64");
+    }
+
+    #[test]
+    fn missing_specs_come_from_pips_error() {
+        let lines = vec![
+            "ERROR: Could not find a version that satisfies the requirement fclayer-cext==1.0 (from versions: none)".to_string(),
+            "ERROR: No matching distribution found for fclayer-cext==1.0".to_string(),
+        ];
+        assert_eq!(missing_specs(&lines), vec!["fclayer-cext==1.0"]);
+        assert!(missing_specs(&["all good".to_string()]).is_empty());
+    }
+
+    #[test]
+    fn the_installed_count_is_the_last_one_reported() {
+        let lines = [
+            "fclayer: installed 3 packages",
+            "fclayer: installed 7 packages",
+            "x",
+        ]
+        .map(String::from);
+        assert_eq!(installed_count(&lines), 7);
+        assert_eq!(installed_count(&["nothing".to_string()]), 0);
+    }
+
+    #[test]
+    fn wheel_builds_get_the_installer_env_and_the_specs() {
+        let rt = Runtime::find("python3.9").unwrap();
+        let env = wheels_env(rt, &["a==1".into(), "b".into()]);
+        assert!(env.contains(&("FCLAYER_WHEELS".into(), "a==1 b".into())));
+        assert!(env.contains(&("FCLAYER_GLIBC".into(), "2.24".into())));
+        assert!(env.contains(&("FCLAYER_REQUIREMENTS".into(), "requirements.txt".into())));
+        let fetch = fetch_env(rt, Arch::Aarch64);
+        assert!(fetch.contains(&("FCLAYER_PYVER".into(), "3.9".into())));
+    }
+
+    #[test]
+    fn python_modules_are_found_the_way_import_sees_them() {
+        assert_eq!(module_name("numpy/__init__.py").as_deref(), Some("numpy"));
+        assert_eq!(module_name("six.py").as_deref(), Some("six"));
+        assert_eq!(
+            module_name("_cffi_backend.cpython-39-x86_64-linux-gnu.so").as_deref(),
+            Some("_cffi_backend")
+        );
+        assert_eq!(module_name("numpy/core/__init__.py"), None);
+        assert_eq!(module_name("numpy-2.0.2.dist-info/METADATA"), None);
+        assert_eq!(module_name("bin/f2py"), None);
+        assert_eq!(module_name("numpy.libs/libopenblas.so"), None);
     }
 }
