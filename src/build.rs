@@ -113,6 +113,7 @@ pub async fn build(
         fclayer: env!("CARGO_PKG_VERSION").into(),
         runtime: plan.runtime.name.into(),
         platform: plan.platform.into(),
+        engine: Some(engine.identity().clone()),
         installers: plan
             .mode
             .kinds()

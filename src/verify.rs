@@ -58,6 +58,8 @@ pub struct VerifyReport {
     pub layer: String,
     pub runtime: &'static str,
     pub platform: &'static str,
+    /// The engine that ran the container (Docker or Podman, versions).
+    pub engine: crate::docker::discover::Identity,
     pub image: String,
     pub items: Vec<Item>,
 }
@@ -305,6 +307,7 @@ pub async fn verify(
         layer: plan.zip.display().to_string(),
         runtime: rt.name,
         platform: plan.platform,
+        engine: engine.identity().clone(),
         image,
         items,
     })

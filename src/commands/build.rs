@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::{Signals, collect_leftovers, finish_run};
+use super::{Signals, announce_engine, collect_leftovers, finish_run};
 use crate::build::Outcome;
 use crate::cli::BuildArgs;
 use crate::console::Console;
@@ -25,6 +25,8 @@ use crate::plan::{self, BuildPlan};
 struct Report {
     name: String,
     ok: bool,
+    /// The engine this run used (Docker or Podman, versions).
+    engine: crate::docker::discover::Identity,
     #[serde(flatten)]
     outcome: Option<Outcome>,
     /// `--check`: whether the rebuild reproduced the existing ZIP byte for byte.
@@ -74,6 +76,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
             return Err(Error::interrupted(s));
         }
     };
+    announce_engine(&engine, console);
     let several = plans.len() > 1;
     let jobs = match args.jobs {
         Some(j) => j.max(1),
@@ -125,6 +128,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
             Ok(outcome) => reports.push(Report {
                 name: plan.name.clone(),
                 ok: true,
+                engine: engine.identity().clone(),
                 outcome: Some(outcome),
                 reproduced,
                 warnings,
@@ -134,6 +138,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
                 reports.push(Report {
                     name: plan.name.clone(),
                     ok: false,
+                    engine: engine.identity().clone(),
                     outcome: None,
                     reproduced,
                     warnings,

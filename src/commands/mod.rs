@@ -103,6 +103,7 @@ async fn verify(args: crate::cli::VerifyArgs, console: &Console) -> Result<()> {
         r = Engine::connect(Arc::clone(&cleanup)) => r?,
         s = signals.recv() => return Err(Error::interrupted(s)),
     };
+    announce_engine(&engine, console);
     let result = tokio::select! {
         r = crate::verify::verify(&plan, &engine, console) => r,
         s = signals.recv() => Err(Error::interrupted(s)),
@@ -234,8 +235,17 @@ pub(super) async fn finish_run<T>(
     result
 }
 
+/// Say which engine a run uses when fclayer found it by looking: the user did not name it, so
+/// the first line tells them where it is.
+pub(crate) fn announce_engine(engine: &Engine, console: &Console) {
+    if let Some(found) = engine.found_by_looking() {
+        console.status("Engine", found);
+    }
+}
+
 async fn gc(args: GcArgs, console: &Console) -> Result<()> {
     let engine = Engine::connect(Arc::new(Cleanup::new())).await?;
+    announce_engine(&engine, console);
     let report = engine.collect_garbage(args.all).await?;
     for item in &report.removed {
         console.status("Removed", format!("{} ({})", item.what, owner(&item.owner)));
