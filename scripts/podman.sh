@@ -86,9 +86,10 @@ runtime_dir() { echo "/run/user/$(id -u "$1")"; }
 rootful() {
   install_podman
   local url="unix://$SOCKET"
+  # Written every time: the tests start more services with it (FCLAYER_TEST_PODMAN_CONF).
+  mkdir -p "$CONF_DIR"
+  printf '[containers]\n%s\n' "$ULIMITS" >"$CONF_DIR/containers.conf"
   if ! answers "$url"; then
-    mkdir -p "$CONF_DIR"
-    printf '[containers]\n%s\n' "$ULIMITS" >"$CONF_DIR/containers.conf"
     log "starting podman system service on $url (log: /tmp/fclayer-podman.log)"
     (cd / && CONTAINERS_CONF="$CONF_DIR/containers.conf" \
       setsid podman system service --time=0 "$url" >/tmp/fclayer-podman.log 2>&1 </dev/null &)
@@ -125,6 +126,14 @@ rootless() {
   # copies every layer for every container.
   printf '[storage]\ndriver = "overlay"\n' >"$conf/storage.conf"
   chown "$ROOTLESS_USER:" "$conf/containers.conf" "$conf/storage.conf"
+  # Rootless containers get their network from slirp4netns, which opens /dev/net/tun inside the
+  # user's namespace. Debian's udev rule makes that device 0666; on these machines it is 0600
+  # (root's), and every container with a network fails with `slirp4netns failed:
+  # "open(\"/dev/net/tun\"): Permission denied"`. Give it the usual mode.
+  if [ -c /dev/net/tun ] && [ "$(stat -c %a /dev/net/tun)" != 666 ]; then
+    log "/dev/net/tun is $(stat -c %a /dev/net/tun); making it 0666 as udev does, for slirp4netns"
+    chmod 0666 /dev/net/tun
+  fi
   local url="unix://$run/podman/podman.sock"
   local as=(runuser -u "$ROOTLESS_USER" -- env HOME="$home" XDG_RUNTIME_DIR="$run")
   if ! answers "$url"; then
@@ -144,7 +153,7 @@ rootless() {
   load_images "$ROOTLESS_USER"
   # A container must start in the user namespace: the error here is the one a build would hit.
   local out
-  if ! out=$(cd / && "${as[@]}" podman run --rm --network none localhost/debian:12 true 2>&1); then
+  if ! out=$(cd / && "${as[@]}" podman run --rm localhost/debian:12 true 2>&1); then
     log "rootless Podman cannot run a container here: $out"
     return 1
   fi
