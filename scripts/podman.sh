@@ -116,8 +116,15 @@ rootless() {
   uid=$(id -u "$ROOTLESS_USER")
   run=$(runtime_dir "$ROOTLESS_USER")
   # No login session creates the user's runtime folder here (no systemd-logind): make it as
-  # pam_systemd would.
-  install -d -m 700 -o "$ROOTLESS_USER" -g "$(id -g "$ROOTLESS_USER")" "$run"
+  # logind does, a tmpfs of the user's. It must be a mount of its own: the rootless network
+  # namespace (the bridge network every container created through the Docker API gets) re-mounts
+  # /run and then binds the runtime folder into it, and with a plain folder that fails with
+  # "failed to mount runtime directory for rootless netns: no such file or directory".
+  if ! mountpoint -q "$run"; then
+    install -d -m 700 -o "$ROOTLESS_USER" -g "$(id -g "$ROOTLESS_USER")" "$run"
+    mount -t tmpfs -o "mode=700,uid=$uid,gid=$(id -g "$ROOTLESS_USER"),size=256m" tmpfs "$run"
+    log "mounted a tmpfs at $run, as a login session would"
+  fi
   local conf="$home/.config/containers"
   install -d -o "$ROOTLESS_USER" -g "$(id -g "$ROOTLESS_USER")" "$home/.config" "$conf"
   printf '[containers]\n%s\n' "$ULIMITS" >"$conf/containers.conf"
@@ -144,6 +151,7 @@ rootless() {
       return 1
     fi
     log "starting the rootless service of $ROOTLESS_USER (uid $uid) on $url (log: /tmp/fclayer-podman-rootless.log)"
+    install -d -m 700 -o "$ROOTLESS_USER" -g "$(id -g "$ROOTLESS_USER")" "$run/podman"
     : >/tmp/fclayer-podman-rootless.log
     chown "$ROOTLESS_USER" /tmp/fclayer-podman-rootless.log
     (cd / && "${as[@]}" setsid podman system service --time=0 "$url" \

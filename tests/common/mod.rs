@@ -473,13 +473,43 @@ pub fn now() -> u64 {
 
 /// Containers created between two Unix times whose labels match `label` (`fclayer`, or
 /// `fclayer.platform=linux/arm64`), from the engine's own events.
+///
+/// On Podman (4.3) the `docker` CLI gets no events for a time window, and the engine's label
+/// filter matches `key=value` only, so the `podman` CLI reads the window and the labels are
+/// matched here.
 pub fn containers_created(label: &str, since: u64, until: u64) -> usize {
+    let (since, until) = (since.to_string(), until.to_string());
+    if test_engine() == TestEngine::Podman {
+        return podman(&[
+            "events",
+            "--stream=false",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--format",
+            "{{.ID}} {{range $k, $v := .Attributes}}{{$k}}={{$v}};{{end}}",
+        ])
+        .lines()
+        .filter(|l| {
+            let attrs = l.split_once(' ').map_or("", |(_, a)| a);
+            attrs.split(';').any(|kv| match label.split_once('=') {
+                Some(_) => kv == label,
+                None => kv.split_once('=').is_some_and(|(k, _)| k == label),
+            })
+        })
+        .count();
+    }
     docker(&[
         "events",
         "--since",
-        &since.to_string(),
+        &since,
         "--until",
-        &until.to_string(),
+        &until,
         "--filter",
         "type=container",
         "--filter",
