@@ -32,11 +32,9 @@ fn assert_clean_failure(
 fn missing_project_directory_is_bad_input() {
     let tmp = tempdir();
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer()
-        .arg("build")
-        .arg(tmp.path().join("no-such-func"))
-        .arg("-o")
-        .arg(&out_zip));
+    let out = Build::project(tmp.path().join("no-such-func"))
+        .out(&out_zip)
+        .run();
     assert_clean_failure(&out, 2, "does not exist", &out_zip);
     assert!(stderr(&out).contains("hint:"));
 }
@@ -47,7 +45,7 @@ fn project_without_requirements_is_bad_input() {
     let proj = tmp.path().join("empty");
     std::fs::create_dir(&proj).unwrap();
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer().arg("build").arg(&proj).arg("-o").arg(&out_zip));
+    let out = Build::project(&proj).out(&out_zip).run();
     assert_clean_failure(&out, 2, "nothing to build", &out_zip);
 }
 
@@ -56,11 +54,10 @@ fn unknown_runtime_lists_the_valid_ones() {
     let tmp = tempdir();
     let proj = python_project(tmp.path(), "six\n");
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer()
-        .args(["build", "--runtime", "python3.99"])
-        .arg(&proj)
-        .arg("-o")
-        .arg(&out_zip));
+    let out = Build::project(&proj)
+        .runtime("python3.99")
+        .out(&out_zip)
+        .run();
     assert_clean_failure(&out, 2, "unknown runtime `python3.99`", &out_zip);
     let err = stderr(&out);
     for name in ["python3.9", "python3.10", "python3.12", "custom.debian12"] {
@@ -73,7 +70,7 @@ fn malformed_requirement_names_file_and_line() {
     let tmp = tempdir();
     let proj = python_project(tmp.path(), "numpy\nlxml=>4\n");
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer().arg("build").arg(&proj).arg("-o").arg(&out_zip));
+    let out = Build::project(&proj).out(&out_zip).run();
     assert_clean_failure(&out, 2, "requirements.txt:2:", &out_zip);
 }
 
@@ -82,15 +79,14 @@ fn unreachable_engine_says_how_to_start_one() {
     let tmp = tempdir();
     let proj = python_project(tmp.path(), "six\n");
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer()
+    let out = Build::project(&proj)
+        .runtime("python3.9")
         .env(
             "DOCKER_HOST",
             format!("unix://{}/no-docker.sock", tmp.path().display()),
         )
-        .args(["build", "--runtime", "python3.9"])
-        .arg(&proj)
-        .arg("-o")
-        .arg(&out_zip));
+        .out(&out_zip)
+        .run();
     assert_clean_failure(&out, 3, "cannot reach a Docker engine", &out_zip);
     let err = stderr(&out);
     assert!(
@@ -105,14 +101,14 @@ fn unwritable_output_fails_before_any_container() {
     let proj = python_project(tmp.path(), "six\n");
     // sysfs refuses new files even to root. The engine is unreachable on purpose: the output
     // check must come first, so no container could ever be started.
-    let out = run(fclayer()
+    let out = Build::project(&proj)
+        .runtime("python3.9")
         .env(
             "DOCKER_HOST",
             format!("unix://{}/no-docker.sock", tmp.path().display()),
         )
-        .args(["build", "--runtime", "python3.9"])
-        .arg(&proj)
-        .args(["-o", "/sys/fclayer-layer.zip"]));
+        .out("/sys/fclayer-layer.zip")
+        .run();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("not writable"), "{}", stderr(&out));
     assert!(!std::path::Path::new("/sys/fclayer-layer.zip").exists());
@@ -122,11 +118,10 @@ fn unwritable_output_fails_before_any_container() {
 fn output_path_that_is_a_directory_is_refused() {
     let tmp = tempdir();
     let proj = python_project(tmp.path(), "six\n");
-    let out = run(fclayer()
-        .args(["build", "--runtime", "python3.9"])
-        .arg(&proj)
-        .arg("-o")
-        .arg(tmp.path()));
+    let out = Build::project(&proj)
+        .runtime("python3.9")
+        .out(tmp.path())
+        .run();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
 }
@@ -253,12 +248,11 @@ fn ssh_docker_host_is_understood() {
     // unknown scheme is refused as bad input (exit 2).
     let tmp = tempdir();
     let proj = python_project(tmp.path(), "six\n");
-    let out = run(fclayer()
+    let out = Build::project(&proj)
+        .runtime("python3.9")
         .env("DOCKER_HOST", "ssh://nobody@127.0.0.1:9")
-        .args(["build", "--runtime", "python3.9"])
-        .arg(&proj)
-        .arg("-o")
-        .arg(tmp.path().join("layer.zip")));
+        .out(tmp.path().join("layer.zip"))
+        .run();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("ssh://nobody@127.0.0.1:9"),

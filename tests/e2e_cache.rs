@@ -7,16 +7,14 @@ use std::path::Path;
 
 use common::*;
 
-const BASE: &str = "debian:11";
+const BASE: &str = PYTHON_BASE;
 
 fn build(project: &Path, out: &Path, cache: &Path, extra: &[&str]) -> std::process::Output {
-    run(fclayer()
+    Build::python(project)
         .env("FCLAYER_CACHE_DIR", cache)
-        .args(["build", "--runtime", "python3.9", "--base-image", BASE])
         .args(extra)
-        .arg(project)
-        .arg("-o")
-        .arg(out))
+        .out(out)
+        .run()
 }
 
 #[test]
@@ -70,13 +68,11 @@ fn unchanged_rebuild_is_served_from_the_cache_without_a_container() {
         !stderr(&out).contains(", cached"),
         "a new input file hit the cache"
     );
-    let out = run(fclayer()
+    let out = Build::python(&project)
         .env("FCLAYER_CACHE_DIR", &cache)
         .env("PIP_INDEX_URL", "https://pypi.org/simple")
-        .args(["build", "--runtime", "python3.9", "--base-image", BASE])
-        .arg(&project)
-        .arg("-o")
-        .arg(&c));
+        .out(&c)
+        .run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         !stderr(&out).contains(", cached"),

@@ -20,19 +20,10 @@ fn created_for(platform: &str, since: u64, until: u64) -> usize {
 
 fn build_arm(project: &Path, out: &Path, runtime: &str) -> (std::process::Output, usize, usize) {
     let since = now();
-    let result = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            runtime,
-            "--platform",
-            "linux/arm64",
-            "--base-image",
-            ARM_BASE,
-        ])
-        .arg(project)
-        .arg("-o")
-        .arg(out));
+    let result = Build::on(runtime, ARM_BASE, project)
+        .args(["--platform", "linux/arm64"])
+        .out(out)
+        .run();
     let until = now() + 1;
     (
         result,
@@ -265,20 +256,10 @@ fn emulate_flag_forces_the_fully_emulated_path() {
     let project = python_project(tmp.path(), "six==1.16.0\n");
     let zip = tmp.path().join("emulated.zip");
     let since = now();
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--emulate",
-            "--runtime",
-            "custom.debian12",
-            "--platform",
-            "linux/arm64",
-            "--base-image",
-            ARM_BASE,
-        ])
-        .arg(&project)
-        .arg("-o")
-        .arg(&zip));
+    let out = Build::on("custom.debian12", ARM_BASE, &project)
+        .args(["--emulate", "--platform", "linux/arm64"])
+        .out(&zip)
+        .run();
     let until = now() + 1;
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(created_for("linux/arm64", since, until) >= 1);

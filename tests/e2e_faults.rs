@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use common::*;
 
-const BASE: &str = "debian:11";
+const BASE: &str = PYTHON_BASE;
 const REPS: usize = 2;
 
 /// A project whose installer never finishes: pip runs the local package's setup.py, which
@@ -39,22 +39,13 @@ fn slow_python_project(dir: &Path) -> PathBuf {
 }
 
 fn python_build(project: &Path, out: &Path) -> Command {
-    let mut c = fclayer();
-    c.args(["build", "--runtime", "python3.9", "--base-image", BASE])
-        .arg(project)
-        .arg("-o")
-        .arg(out);
-    c
+    Build::python(project).out(out).command()
 }
 
 fn dockerfile_build(context: &Path, out: &Path) -> Command {
-    let mut c = fclayer();
-    c.args(["build", "--runtime", "custom.debian12", "--dockerfile"])
-        .arg(context.join("Dockerfile"))
-        .arg(context)
-        .arg("-o")
-        .arg(out);
-    c
+    Build::dockerfile("custom.debian12", context)
+        .out(out)
+        .command()
 }
 
 /// A Dockerfile context. The image's /opt (200 MB of random bytes in one file, and 30 000 small

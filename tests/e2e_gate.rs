@@ -33,12 +33,12 @@ fn gate_flags_a_glibc_2_34_symbol_for_debian11_and_accepts_it_for_debian12() {
         "#include <pthread.h>\nstatic void *run(void *a) { return a; }\nint spawn(void) { pthread_t t; return pthread_create(&t, 0, run, 0); }\n",
     );
     let build = |runtime: &str, out: &std::path::Path, extra: &[&str]| {
-        run(fclayer()
-            .args(["build", "--runtime", runtime, "--dockerfile", "Dockerfile"])
+        Build::project(&ctx)
+            .runtime(runtime)
+            .dockerfile_arg("Dockerfile")
             .args(extra)
-            .arg(&ctx)
-            .arg("-o")
-            .arg(out))
+            .out(out)
+            .run()
     };
     let rejected = tmp.path().join("d11.zip");
     let out = build("custom.debian11", &rejected, &[]);
@@ -94,17 +94,11 @@ fn wheel_for_a_newer_glibc_is_caught_by_the_gate_and_avoided_by_the_installer() 
     )
     .unwrap();
     let bad = tmp.path().join("plain.zip");
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            "python3.9",
-            "--dockerfile",
-            "Dockerfile",
-        ])
-        .arg(&ctx)
-        .arg("-o")
-        .arg(&bad));
+    let out = Build::project(&ctx)
+        .runtime("python3.9")
+        .dockerfile_arg("Dockerfile")
+        .out(&bad)
+        .run();
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -118,17 +112,7 @@ fn wheel_for_a_newer_glibc_is_caught_by_the_gate_and_avoided_by_the_installer() 
     // fclayer's own pip run is told the runtime's glibc and takes a wheel that loads.
     let project = python_project(tmp.path(), "cryptography==44.0.2\n");
     let good = tmp.path().join("good.zip");
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            "python3.9",
-            "--base-image",
-            "debian:11",
-        ])
-        .arg(&project)
-        .arg("-o")
-        .arg(&good));
+    let out = Build::python(&project).out(&good).run();
     assert!(out.status.success(), "{}", stderr(&out));
     let wheel = zip_names(&good)
         .into_iter()
@@ -217,19 +201,10 @@ fn arm64_layer_builds_under_emulation_passes_the_arm64_gate_and_loads() {
     let tmp = tempdir();
     let project = python_project(tmp.path(), "markupsafe==2.1.5\n");
     let zip = tmp.path().join("arm.zip");
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            "custom.debian12",
-            "--platform",
-            "linux/arm64",
-            "--base-image",
-            "debian:12-arm64",
-        ])
-        .arg(&project)
-        .arg("-o")
-        .arg(&zip));
+    let out = Build::on("custom.debian12", "debian:12-arm64", &project)
+        .args(["--platform", "linux/arm64"])
+        .out(&zip)
+        .run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("emulation"),
@@ -303,19 +278,11 @@ fn without_emulation_an_arm64_build_stops_with_how_to_enable_it() {
     let zip = tmp.path().join("arm.zip");
     let build = |extra: &[&str]| {
         let _off = BinfmtOff::new();
-        run(fclayer()
-            .args([
-                "build",
-                "--runtime",
-                "custom.debian12",
-                "--platform",
-                "linux/arm64",
-            ])
-            .args(["--base-image", "debian:12-arm64"])
+        Build::on("custom.debian12", "debian:12-arm64", &project)
+            .args(["--platform", "linux/arm64"])
             .args(extra)
-            .arg(&project)
-            .arg("-o")
-            .arg(&zip))
+            .out(&zip)
+            .run()
     };
     // Wheel-only requirements need no emulation at all (they are fetched natively), so force
     // the emulated path: it is what a source-only requirement, apt or an install script takes.

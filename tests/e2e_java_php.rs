@@ -113,11 +113,9 @@ fn java_layer_from_a_local_maven_repository_loads_its_class() {
     )
     .unwrap();
     let out_zip = tmp.path().join("java-layer.zip");
-    let out = run(fclayer()
-        .args(["build", "--runtime", "java11", "--base-image", "debian:11"])
-        .arg(&project)
-        .arg("-o")
-        .arg(&out_zip));
+    let out = Build::on("java11", "debian:11", &project)
+        .out(&out_zip)
+        .run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         zip_names(&out_zip),
@@ -182,13 +180,7 @@ fn php_layer_from_a_path_repository_honours_the_lockfile() {
         r#"{"name": "acme/web", "repositories": [{"packagist.org": false}, {"type": "path", "url": "packages/*"}], "require": {"acme/greeter": "^1.2"}, "require-dev": {"acme/devtool": "*"}}"#,
     )
     .unwrap();
-    let build = |out: &Path| {
-        run(fclayer()
-            .args(["build", "--runtime", "php7.2", "--base-image", "debian:11"])
-            .arg(&project)
-            .arg("-o")
-            .arg(out))
-    };
+    let build = |out: &Path| Build::on("php7.2", "debian:11", &project).out(out).run();
     let first = tmp.path().join("php-1.zip");
     let out = build(&first);
     assert!(out.status.success(), "{}", stderr(&out));

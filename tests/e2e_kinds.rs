@@ -24,17 +24,9 @@ fn node_layer_with_a_pure_package_and_a_native_addon_loads() {
     )
     .unwrap();
     let out_zip = tmp.path().join("node-layer.zip");
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            "nodejs18",
-            "--base-image",
-            "debian:12",
-        ])
-        .arg(&project)
-        .arg("-o")
-        .arg(&out_zip));
+    let out = Build::on("nodejs18", "debian:12", &project)
+        .out(&out_zip)
+        .run();
     assert!(out.status.success(), "{}", stderr(&out));
     let names = zip_names(&out_zip);
     assert!(names.contains(&"nodejs/package.json".to_string()));
@@ -81,19 +73,10 @@ fn apt_layer_runs_psql_with_only_missing_libraries() {
     let project = tmp.path().join("tools");
     std::fs::create_dir(&project).unwrap();
     let out_zip = tmp.path().join("pg.zip");
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            "custom.debian12",
-            "--base-image",
-            "debian:12",
-            "--apt",
-            "postgresql-client",
-        ])
-        .arg(&project)
-        .arg("-o")
-        .arg(&out_zip));
+    let out = Build::on("custom.debian12", "debian:12", &project)
+        .args(["--apt", "postgresql-client"])
+        .out(&out_zip)
+        .run();
     assert!(out.status.success(), "{}", stderr(&out));
     let names = zip_names(&out_zip);
     assert!(names.contains(&"bin/psql".to_string()), "{names:?}");
@@ -181,13 +164,10 @@ fn dockerfile_layer_of_a_compiled_program_runs() {
     )
     .unwrap();
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer()
-        .args(["build", "--runtime", "custom.debian12", "--dockerfile"])
-        .arg(ctx.join("Dockerfile"))
+    let out = Build::dockerfile("custom.debian12", &ctx)
         .args(["--build-arg", "GREETING_BIN=greet"])
-        .arg(&ctx)
-        .arg("-o")
-        .arg(&out_zip));
+        .out(&out_zip)
+        .run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(zip_names(&out_zip), vec!["bin/", "bin/greet"]);
     assert!(fclayer_containers().is_empty(), "containers left behind");
@@ -210,17 +190,11 @@ fn failing_dockerfile_build(dockerfile: &str) -> String {
     let tmp = tempdir();
     std::fs::write(tmp.path().join("Dockerfile"), dockerfile).unwrap();
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            "custom.debian12",
-            "--dockerfile",
-            "Dockerfile",
-        ])
-        .arg(tmp.path())
-        .arg("-o")
-        .arg(&out_zip));
+    let out = Build::project(tmp.path())
+        .runtime("custom.debian12")
+        .dockerfile_arg("Dockerfile")
+        .out(&out_zip)
+        .run();
     assert_eq!(out.status.code(), Some(1));
     assert!(!out_zip.exists());
     assert!(fclayer_containers().is_empty());
@@ -259,17 +233,9 @@ fn missing_npm_and_apt_packages_fail_clearly() {
     )
     .unwrap();
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            "nodejs18",
-            "--base-image",
-            "debian:12",
-        ])
-        .arg(&project)
-        .arg("-o")
-        .arg(&out_zip));
+    let out = Build::on("nodejs18", "debian:12", &project)
+        .out(&out_zip)
+        .run();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("npm (Node.js 18) failed"), "{err}");
@@ -278,19 +244,10 @@ fn missing_npm_and_apt_packages_fail_clearly() {
 
     let tools = tmp.path().join("tools");
     std::fs::create_dir(&tools).unwrap();
-    let out = run(fclayer()
-        .args([
-            "build",
-            "--runtime",
-            "custom.debian12",
-            "--base-image",
-            "debian:12",
-            "--apt",
-            "fclayer-no-such-package",
-        ])
-        .arg(&tools)
-        .arg("-o")
-        .arg(&out_zip));
+    let out = Build::on("custom.debian12", "debian:12", &tools)
+        .args(["--apt", "fclayer-no-such-package"])
+        .out(&out_zip)
+        .run();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("apt (Debian 12 (bookworm)) failed"), "{err}");
@@ -314,7 +271,7 @@ fn two_kinds_of_project_without_runtime_asks_to_choose() {
     )
     .unwrap();
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer().arg("build").arg(&project).arg("-o").arg(&out_zip));
+    let out = Build::project(&project).out(&out_zip).run();
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("several kinds"), "{err}");

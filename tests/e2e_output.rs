@@ -10,15 +10,10 @@ use std::process::Command;
 
 use common::*;
 
-const BASE: &str = "debian:11";
+const BASE: &str = PYTHON_BASE;
 
 fn build(project: &Path, out: &Path) -> Command {
-    let mut c = fclayer();
-    c.args(["build", "--runtime", "python3.9", "--base-image", BASE])
-        .arg(project)
-        .arg("-o")
-        .arg(out);
-    c
+    Build::python(project).out(out).command()
 }
 
 /// Any ANSI escape sequence.

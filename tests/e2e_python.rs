@@ -11,15 +11,10 @@ use std::io::Read;
 
 use common::*;
 
-const BASE: &str = "debian:11";
+const BASE: &str = PYTHON_BASE;
 
 fn build(project: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    run(fclayer()
-        .args(["build", "--runtime", "python3.9", "--base-image", BASE])
-        .args(extra)
-        .arg(project)
-        .arg("-o")
-        .arg(out))
+    Build::python(project).args(extra).out(out).run()
 }
 
 #[test]
@@ -126,19 +121,11 @@ fn two_builds_in_fresh_containers_give_identical_bytes() {
     assert!(first.status.success());
     assert!(stderr(&first).contains("Installing"), "no container ran");
     // A different time zone must not matter either.
-    let out = run(fclayer()
+    let out = Build::python(&project)
         .env("TZ", "Asia/Shanghai")
-        .args([
-            "build",
-            "--no-cache",
-            "--runtime",
-            "python3.9",
-            "--base-image",
-            BASE,
-        ])
-        .arg(&project)
-        .arg("-o")
-        .arg(&b));
+        .arg("--no-cache")
+        .out(&b)
+        .run();
     assert!(out.status.success());
     assert!(stderr(&out).contains("Installing"), "no container ran");
     let (a, b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
@@ -192,20 +179,12 @@ fn extra_ca_reaches_pip_but_never_the_layer() {
     std::fs::write(&ca, &bundle).unwrap();
     let project = python_project(tmp.path(), "six==1.16.0\n");
     let out_zip = tmp.path().join("layer.zip");
-    let out = run(fclayer()
+    let out = Build::python(&project)
         .env_remove("SSL_CERT_FILE")
-        .args([
-            "build",
-            "--runtime",
-            "python3.9",
-            "--base-image",
-            BASE,
-            "--ca-cert",
-        ])
+        .arg("--ca-cert")
         .arg(&ca)
-        .arg(&project)
-        .arg("-o")
-        .arg(&out_zip));
+        .out(&out_zip)
+        .run();
     assert!(out.status.success(), "{}", stderr(&out));
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&out_zip).unwrap()).unwrap();
     for i in 0..zip.len() {

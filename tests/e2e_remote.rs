@@ -291,20 +291,14 @@ fn builds_on_a_remote_tls_engine_and_leaves_nothing_on_either() {
     )
     .unwrap();
     let zip = tmp.path().join("remote.zip");
-    let out = run(fclayer()
+    let out = Build::project(&ctx)
+        .runtime("custom.debian12")
+        .dockerfile_arg("Dockerfile")
         .env("DOCKER_HOST", &remote.host)
         .env("DOCKER_TLS_VERIFY", "1")
         .env("DOCKER_CERT_PATH", &certs)
-        .args([
-            "build",
-            "--runtime",
-            "custom.debian12",
-            "--dockerfile",
-            "Dockerfile",
-        ])
-        .arg(&ctx)
-        .arg("-o")
-        .arg(&zip));
+        .out(&zip)
+        .run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(zip_names(&zip), vec!["bin/", "bin/remote-true"]);
 
@@ -332,19 +326,13 @@ fn builds_on_a_remote_tls_engine_and_leaves_nothing_on_either() {
     )
     .unwrap();
     let zip2 = tmp.path().join("context.zip");
-    let out = run(fclayer()
+    let out = Build::project(&ctx)
+        .runtime("custom.debian12")
+        .dockerfile_arg("Dockerfile")
         .env_remove("DOCKER_HOST")
         .env("DOCKER_CONFIG", &config)
-        .args([
-            "build",
-            "--runtime",
-            "custom.debian12",
-            "--dockerfile",
-            "Dockerfile",
-        ])
-        .arg(&ctx)
-        .arg("-o")
-        .arg(&zip2));
+        .out(&zip2)
+        .run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(&zip).unwrap(), std::fs::read(&zip2).unwrap());
 
@@ -352,20 +340,14 @@ fn builds_on_a_remote_tls_engine_and_leaves_nothing_on_either() {
     let wrong = tmp.path().join("wrong");
     std::fs::create_dir(&wrong).unwrap();
     certificates(&wrong);
-    let out = run(fclayer()
+    let out = Build::project(&ctx)
+        .runtime("custom.debian12")
+        .dockerfile_arg("Dockerfile")
         .env("DOCKER_HOST", &remote.host)
         .env("DOCKER_TLS_VERIFY", "1")
         .env("DOCKER_CERT_PATH", &wrong)
-        .args([
-            "build",
-            "--runtime",
-            "custom.debian12",
-            "--dockerfile",
-            "Dockerfile",
-        ])
-        .arg(&ctx)
-        .arg("-o")
-        .arg(tmp.path().join("never.zip")));
+        .out(tmp.path().join("never.zip"))
+        .run();
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("cannot reach a Docker engine"),

@@ -16,7 +16,9 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-pub const NEEDS_DOCKER: &str = "needs a Docker engine and base images: run `make test`";
+mod build;
+#[allow(unused_imports)] // each test binary uses its own part of common
+pub use build::{Build, PYTHON_BASE};
 
 /// The fclayer binary under test.
 /// Each test process gets a build cache of its own, so a layer cached by an earlier run (or by
