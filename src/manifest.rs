@@ -27,6 +27,10 @@ pub struct Manifest {
     pub fclayer: String,
     pub runtime: String,
     pub platform: String,
+    /// The engine that ran the build: Docker or Podman, its version and API version. `--frozen`
+    /// does not compare it: the same inputs give the same layer on either engine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<crate::docker::discover::Identity>,
     pub build_image: ImageRef,
     /// Input file (relative to the project) → sha256.
     pub inputs: BTreeMap<String, String>,

@@ -113,6 +113,8 @@ pub struct VerifyReport {
     pub layer: String,
     pub runtime: &'static str,
     pub platform: &'static str,
+    /// The engine that ran the container (Docker or Podman, versions).
+    pub engine: Option<crate::docker::discover::Identity>,
     pub image: String,
     pub items: Vec<Item>,
 }
@@ -190,7 +192,9 @@ pub async fn verify(
     let image = resolve_image(plan, engine, console).await?;
     let container = create_container(plan, &image, &items, engine).await?;
     upload_layer(plan, &container, &items, console).await?;
-    run_and_report(plan, container, image, &items, console).await
+    let mut report = run_and_report(plan, container, image, &items, console).await?;
+    report.engine = Some(engine.identity().clone());
+    Ok(report)
 }
 
 /// What to try: the names given, else what the ZIP holds; every ELF file.
@@ -356,6 +360,7 @@ async fn run_and_report(
         layer: plan.zip.display().to_string(),
         runtime: plan.runtime.name,
         platform: plan.platform,
+        engine: None,
         image,
         items,
     })

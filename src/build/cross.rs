@@ -101,7 +101,7 @@ struct Cross<'a> {
 /// How one native pip round ended.
 enum Round {
     /// Everything installed from wheels: the container holds /opt/python.
-    Done(Container),
+    Done(Box<Container>),
     /// pip found no wheel for these requirements (none of them built before).
     Missing(Vec<String>),
 }
@@ -150,7 +150,7 @@ impl Cross<'_> {
         let mut wheels: Option<Vec<u8>> = None;
         for _round in 0..MAX_ROUNDS {
             let missing = match self.fetch_round(wheels.as_deref(), &emulated).await? {
-                Round::Done(container) => return Ok(container),
+                Round::Done(container) => return Ok(*container),
                 Round::Missing(missing) => missing,
             };
             self.console.note(format!(
@@ -206,7 +206,7 @@ impl Cross<'_> {
         if exit.code == 0 {
             let count = python::installed_count(&exit.lines);
             step.done(fetched(count, emulated, plan.arch.name()));
-            return Ok(Round::Done(container));
+            return Ok(Round::Done(Box::new(container)));
         }
         drop(step);
         container.remove().await?;

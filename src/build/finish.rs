@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::Outcome;
 use crate::console::Console;
+use crate::docker::Engine;
 use crate::docker::run::{Container, mask_secrets};
 use crate::error::{Error, Result};
 use crate::layer::pack::Packer;
@@ -25,9 +26,10 @@ pub(super) enum Failed {
 
 /// This build's manifest as far as the plan knows it: the image, inputs, packages and layer
 /// are filled in by the steps.
-pub(super) fn fresh_manifest(plan: &BuildPlan) -> Manifest {
+pub(super) fn fresh_manifest(plan: &BuildPlan, engine: &Engine) -> Manifest {
     Manifest {
         fclayer: env!("CARGO_PKG_VERSION").into(),
+        engine: Some(engine.identity().clone()),
         runtime: plan.runtime.name.into(),
         platform: plan.platform.into(),
         installers: plan
@@ -177,10 +179,7 @@ fn run_gate(zip: &Path, name: &str, target: &Target, allow: bool, console: &Cons
 
 /// A failed gate's report text and its error: the same `fclayer check` prints.
 fn gate_failure(report: &Report) -> (String, Error) {
-    (
-        report.render_text(),
-        report.to_error(),
-    )
+    (report.render_text(), report.to_error())
 }
 
 fn layer_ref(info: &crate::layer::LayerInfo) -> LayerRef {

@@ -81,7 +81,7 @@ pub async fn build(
 ) -> Result<Outcome> {
     let started = Instant::now();
     announce(plan, console);
-    let mut manifest = finish::fresh_manifest(plan);
+    let mut manifest = finish::fresh_manifest(plan, engine);
     let pack = PackOptions {
         cancel: Some(cancel),
         ..PackOptions::default()

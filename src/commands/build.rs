@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::StreamExt;
 use serde::Serialize;
 
-use super::lifecycle::{Signals, collect_leftovers, finish_run};
+use super::lifecycle::{Signals, announce_engine, collect_leftovers, finish_run};
 use super::print_report;
 use crate::build::{Inputs, Outcome};
 use crate::cli::BuildArgs;
@@ -26,6 +26,8 @@ use crate::plan::{self, BuildPlan};
 struct Report {
     name: String,
     ok: bool,
+    /// The engine this run used (Docker or Podman, versions).
+    engine: crate::docker::discover::Identity,
     #[serde(flatten)]
     outcome: Option<Outcome>,
     /// `--check`: whether the rebuild reproduced the existing ZIP byte for byte.
@@ -74,6 +76,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
             return Err(Error::interrupted(s));
         }
     };
+    announce_engine(&engine, console);
     let jobs = match args.jobs {
         Some(j) => j.max(1),
         None => engine.cpus().await.clamp(1, 8),
@@ -89,7 +92,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
     };
     let results = finish_run(&engine, console, Ok(results), &mut signals).await?;
     let (results, published) = publish_built(results, &specs, &args, console, &mut signals).await;
-    let (reports, failures) = report(results, published, args.check, console);
+    let (reports, failures) = report(results, published, args.check, &engine, console);
     print_report(args.json, &reports, String::new);
     let several = plans.len() > 1;
     if several {
@@ -193,6 +196,7 @@ fn report(
     results: Vec<Built<'_>>,
     published: Vec<Option<crate::publish::Published>>,
     check: bool,
+    engine: &Engine,
     console: &Console,
 ) -> (Vec<Report>, Vec<(String, Error)>) {
     let mut reports = Vec::new();
@@ -221,6 +225,7 @@ fn report(
         reports.push(Report {
             name: plan.name.clone(),
             ok: error.is_none(),
+            engine: engine.identity().clone(),
             outcome,
             reproduced,
             warnings,

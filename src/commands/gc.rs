@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 
 pub async fn run(args: GcArgs, console: &Console) -> Result<()> {
     let engine = Engine::connect(Arc::new(Cleanup::new())).await?;
+    super::lifecycle::announce_engine(&engine, console);
     let report = engine.collect_garbage(args.all).await?;
     show(&report, console);
     if report.errors.is_empty() {

@@ -100,3 +100,11 @@ pub(crate) async fn finish_run<T>(
     }
     result
 }
+
+/// Say which engine a run uses when fclayer found it by looking: the user did not name it, so
+/// the first line tells them where it is.
+pub(super) fn announce_engine(engine: &Engine, console: &Console) {
+    if let Some(found) = engine.found_by_looking() {
+        console.status("Engine", found);
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::lifecycle::{Signals, finish_run};
+use super::lifecycle::{Signals, announce_engine, finish_run};
 use super::print_report;
 use crate::cli::VerifyArgs;
 use crate::console::Console;
@@ -19,6 +19,7 @@ pub async fn run(args: VerifyArgs, console: &Console) -> Result<()> {
         r = Engine::connect(Arc::clone(&cleanup)) => r?,
         s = signals.recv() => return Err(Error::interrupted(s)),
     };
+    announce_engine(&engine, console);
     let result = tokio::select! {
         r = crate::verify::verify(&plan, &engine, console) => r,
         s = signals.recv() => Err(Error::interrupted(s)),
@@ -94,6 +95,7 @@ mod tests {
             layer: "layer.zip".into(),
             runtime: "python3.9",
             platform: "linux/amd64",
+            engine: None,
             image: "img".into(),
             items: vec![item("numpy", None), item("broken", Some("No module"))],
         };

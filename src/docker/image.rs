@@ -264,12 +264,12 @@ impl Engine {
                     None => {
                         if let Some(text) = info.stream {
                             for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                                if line.starts_with("Step ") {
-                                    current_step = line.to_string();
+                                if let Some(named) = step_line(line) {
                                     step.update(
-                                        format!("{}: {}", spec.tag, step_counter(line)),
-                                        (!console.verbose()).then_some(line),
+                                        format!("{}: {}", spec.tag, step_counter(&named)),
+                                        (!console.verbose()).then_some(named.as_str()),
                                     );
+                                    current_step = named;
                                 }
                                 self.track_build_container(line);
                                 console.container_line(line);
@@ -364,6 +364,19 @@ fn proxy_args() -> HashMap<String, String> {
         .collect()
 }
 
+/// A line announcing a build step, in Docker's words: Docker's legacy builder prints "Step 2/4 :
+/// RUN ...", buildah (Podman's /build) "STEP 2/4: RUN ...".
+fn step_line(line: &str) -> Option<String> {
+    if line.starts_with("Step ") {
+        return Some(line.to_string());
+    }
+    let rest = line.strip_prefix("STEP ")?;
+    let (counter, what) = rest.split_once(": ")?;
+    let (n, m) = counter.split_once('/')?;
+    (n.bytes().all(|b| b.is_ascii_digit()) && m.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("Step {counter} : {what}"))
+}
+
 /// "Step 2/4 : RUN ..." → "step 2/4".
 fn step_counter(line: &str) -> String {
     line.split_whitespace()
@@ -402,6 +415,20 @@ mod tests {
     #[test]
     fn step_counter_reads_docker_step_lines() {
         assert_eq!(step_counter("Step 2/4 : RUN sh x"), "step 2/4");
+    }
+
+    #[test]
+    fn buildah_step_lines_read_as_dockers() {
+        assert_eq!(
+            step_line("STEP 3/4: RUN echo x && exit 3").as_deref(),
+            Some("Step 3/4 : RUN echo x && exit 3")
+        );
+        assert_eq!(
+            step_line("Step 1/2 : FROM debian:12").as_deref(),
+            Some("Step 1/2 : FROM debian:12")
+        );
+        assert_eq!(step_line("STEP ahead: nothing"), None);
+        assert_eq!(step_line("Successfully built 0123"), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@
 
 pub mod cleanup;
 pub mod context;
+pub mod discover;
 pub mod gc;
 pub mod image;
 pub mod owner;
@@ -38,6 +39,10 @@ pub use owner::{LABEL, LABEL_HOST, LABEL_OWNER, LABEL_PID, LABEL_RUN};
 pub struct Engine {
     pub(crate) docker: Docker,
     host: String,
+    /// Docker or Podman, and versions.
+    identity: discover::Identity,
+    /// Where the engine was found by looking (no DOCKER_HOST, no Docker context).
+    found: Option<discover::Candidate>,
     cleanup: Arc<Cleanup>,
     /// What `probe_platform` found, per platform: asked once per run.
     pub(crate) probed: Arc<std::sync::Mutex<HashMap<String, platform::Execution>>>,
@@ -46,21 +51,36 @@ pub struct Engine {
 impl Engine {
     /// Connect to the engine the Docker CLI would use: DOCKER_HOST (with DOCKER_TLS_VERIFY and
     /// DOCKER_CERT_PATH for TLS), else the current Docker context (DOCKER_CONTEXT, or
-    /// `currentContext` in ~/.docker/config.json), else the local socket. Then check it answers.
+    /// `currentContext` in ~/.docker/config.json), else the first local socket that answers
+    /// among the places engines listen (`discover`). Then check it answers.
     pub async fn connect(cleanup: Arc<Cleanup>) -> Result<Engine> {
         let env_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
         let context = match env_host {
             Some(_) => None,
             None => context::current()?,
         };
-        let host = match (&env_host, &context) {
-            (Some(h), _) => h.clone(),
-            (None, Some(c)) => c.host.clone(),
-            (None, None) => "unix:///var/run/docker.sock".to_string(),
-        };
-        let connected = match &context {
-            Some(c) => c.connect(),
-            None => Docker::connect_with_defaults(),
+        let mut found = None;
+        let (host, connected) = match (&env_host, &context) {
+            (Some(h), _) => (h.clone(), Docker::connect_with_defaults()),
+            (None, Some(c)) => (c.host.clone(), c.connect()),
+            (None, None) => {
+                let places = discover::candidates(&discover::Roots::from_env());
+                match discover::first_answering(&places).await {
+                    Ok((place, docker)) => {
+                        let host = format!("unix://{}", place.path.display());
+                        found = Some(place);
+                        (host, Ok(docker))
+                    }
+                    Err(tried) => {
+                        return Err(Error::engine(
+                            "no Docker engine answers here: DOCKER_HOST is not set, no Docker context \
+                             is selected, and no socket in the usual places answered",
+                        )
+                        .with_details(discover::describe_tried(&tried))
+                        .with_hint(discover::START_HINT));
+                    }
+                }
+            }
         };
         let docker = connected.map_err(|e| match e {
             bollard::errors::Error::UnsupportedURISchemeError { .. } => {
@@ -90,9 +110,13 @@ impl Engine {
                 .ping()
                 .await
                 .map_err(|e| unreachable_engine(&host, &e))?;
-            Ok::<_, Error>(docker)
+            let version = docker
+                .version()
+                .await
+                .map_err(|e| unreachable_engine(&host, &e))?;
+            Ok::<_, Error>((docker, discover::Identity::from_version(&version)))
         };
-        let docker = tokio::time::timeout(Duration::from_secs(30), handshake)
+        let (docker, identity) = tokio::time::timeout(Duration::from_secs(30), handshake)
             .await
             .map_err(|_| {
                 Error::engine(format!(
@@ -103,8 +127,29 @@ impl Engine {
         Ok(Engine {
             docker,
             host,
+            identity,
+            found,
             cleanup,
             probed: Arc::default(),
+        })
+    }
+
+    /// Docker or Podman, its version and the API version.
+    pub fn identity(&self) -> &discover::Identity {
+        &self.identity
+    }
+
+    /// What found the engine, for the run's first line: `None` when DOCKER_HOST or a Docker
+    /// context named it, or it is at the standard socket (what every Docker client uses).
+    pub fn found_by_looking(&self) -> Option<String> {
+        let place = self.found.as_ref()?;
+        (place.what != "the standard socket").then(|| {
+            format!(
+                "{} at {} ({}), found by looking: no DOCKER_HOST or Docker context",
+                self.identity,
+                place.path.display(),
+                place.what
+            )
         })
     }
 

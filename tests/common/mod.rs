@@ -3,6 +3,12 @@
 //! They are `#[ignore]`d with a reason, so plain `cargo test` shows them as skipped; `make test`
 //! runs them with `--include-ignored` after starting an engine, and there they fail, never skip,
 //! when the engine is missing.
+//!
+//! The engine under test is the one DOCKER_HOST names (else the local socket), for fclayer and
+//! for the `docker` CLI alike. `FCLAYER_TEST_ENGINE=podman` says it must be Podman (`make
+//! test-podman` sets both, see scripts/podman.sh): every test then checks that Podman answers,
+//! so a run meant for Podman never passes on Docker by mistake, and the leftover checks also look
+//! at Podman's build containers (buildah's, which the Docker API does not list).
 
 #![allow(dead_code)]
 
@@ -62,14 +68,65 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Fail loudly unless an engine answers and `image` exists.
+/// Which engine the tests must be talking to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TestEngine {
+    Docker,
+    Podman,
+}
+
+/// FCLAYER_TEST_ENGINE: `docker` (the default) or `podman`.
+pub fn test_engine() -> TestEngine {
+    match std::env::var("FCLAYER_TEST_ENGINE").as_deref() {
+        Err(_) | Ok("") | Ok("docker") => TestEngine::Docker,
+        Ok("podman") => TestEngine::Podman,
+        Ok(other) => panic!("FCLAYER_TEST_ENGINE={other}: expected docker or podman"),
+    }
+}
+
+/// The `podman` CLI, talking to the engine under test (the socket DOCKER_HOST names).
+pub fn podman(args: &[&str]) -> String {
+    let host = std::env::var("DOCKER_HOST").expect("DOCKER_HOST names the Podman socket");
+    let out = Command::new("podman")
+        .arg("--url")
+        .arg(&host)
+        .args(args)
+        .output()
+        .expect("podman CLI");
+    assert!(
+        out.status.success(),
+        "podman {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Fail loudly unless the engine under test answers (and is the kind FCLAYER_TEST_ENGINE names)
+/// and `image` exists.
 pub fn require_engine_and(images: &[&str]) {
     let v = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
+        .args([
+            "version",
+            "--format",
+            "{{range .Server.Components}}{{.Name}};{{end}}",
+        ])
         .output();
-    match v {
-        Ok(o) if o.status.success() => {}
+    let components = match v {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
         _ => panic!("no Docker engine answers: these tests need one (`make test` starts it)"),
+    };
+    let is_podman = components.split(';').any(|c| c == "Podman Engine");
+    match test_engine() {
+        TestEngine::Podman => assert!(
+            is_podman,
+            "FCLAYER_TEST_ENGINE=podman, but the engine at DOCKER_HOST={:?} is not Podman ({components}): \
+             `make test-podman` starts one (scripts/podman.sh)",
+            std::env::var("DOCKER_HOST").ok()
+        ),
+        TestEngine::Docker => assert!(
+            !is_podman,
+            "the engine under test is Podman: set FCLAYER_TEST_ENGINE=podman for it"
+        ),
     }
     for image in images {
         let ok = Command::new("docker")
@@ -84,6 +141,17 @@ pub fn require_engine_and(images: &[&str]) {
             "base image {image} is missing: run scripts/base-images.sh"
         );
     }
+}
+
+/// For the tests written for Podman: FCLAYER_TEST_ENGINE=podman and Podman answering.
+pub fn require_podman(images: &[&str]) {
+    assert_eq!(
+        test_engine(),
+        TestEngine::Podman,
+        "this test is for Podman: run it with FCLAYER_TEST_ENGINE=podman and DOCKER_HOST at a \
+         Podman service (`make test-podman` does)"
+    );
+    require_engine_and(images);
 }
 
 /// Containers (any state) carrying fclayer's label.
@@ -326,13 +394,33 @@ pub fn labelled_by(pid: u32) -> Vec<String> {
 }
 
 /// Containers (any state) whose command holds `marker`: the engine's own build containers,
-/// which carry no label of fclayer's.
+/// which carry no label of fclayer's. On Podman the image builder is buildah: it runs every step
+/// of a build in one working container per stage, which the Docker API does not list and whose
+/// listed command is `buildah`, not the step's. So on Podman every buildah container counts (the
+/// end-to-end tests run one at a time: any of them is the running test's).
 pub fn containers_running(marker: &str) -> Vec<String> {
-    docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"])
-        .lines()
-        .filter(|l| l.contains(marker))
-        .map(str::to_string)
-        .collect()
+    let mut found: Vec<String> =
+        docker(&["ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Command}}"])
+            .lines()
+            .filter(|l| l.contains(marker))
+            .map(str::to_string)
+            .collect();
+    if test_engine() == TestEngine::Podman {
+        found.extend(
+            podman(&[
+                "ps",
+                "-a",
+                "--external",
+                "--no-trunc",
+                "--format",
+                "{{.ID}} {{.Command}} {{.Image}}",
+            ])
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("buildah"))
+            .map(|l| format!("buildah {l}")),
+        );
+    }
+    found
 }
 
 /// Anonymous volumes (64 hex digits, as the engine names them) that no container uses: what a
@@ -387,13 +475,43 @@ pub fn now() -> u64 {
 
 /// Containers created between two Unix times whose labels match `label` (`fclayer`, or
 /// `fclayer.platform=linux/arm64`), from the engine's own events.
+///
+/// On Podman (4.3) the `docker` CLI gets no events for a time window, and the engine's label
+/// filter matches `key=value` only, so the `podman` CLI reads the window and the labels are
+/// matched here.
 pub fn containers_created(label: &str, since: u64, until: u64) -> usize {
+    let (since, until) = (since.to_string(), until.to_string());
+    if test_engine() == TestEngine::Podman {
+        return podman(&[
+            "events",
+            "--stream=false",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "type=container",
+            "--filter",
+            "event=create",
+            "--format",
+            "{{.ID}} {{range $k, $v := .Attributes}}{{$k}}={{$v}};{{end}}",
+        ])
+        .lines()
+        .filter(|l| {
+            let attrs = l.split_once(' ').map_or("", |(_, a)| a);
+            attrs.split(';').any(|kv| match label.split_once('=') {
+                Some(_) => kv == label,
+                None => kv.split_once('=').is_some_and(|(k, _)| k == label),
+            })
+        })
+        .count();
+    }
     docker(&[
         "events",
         "--since",
-        &since.to_string(),
+        &since,
         "--until",
-        &until.to_string(),
+        &until,
         "--filter",
         "type=container",
         "--filter",
