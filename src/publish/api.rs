@@ -180,32 +180,10 @@ impl Client {
         body: Option<Vec<u8>>,
         layer: &str,
     ) -> Result<Vec<u8>, Failure> {
-        let now = Utc::now();
         let payload_sha = body
             .as_deref()
             .map_or_else(|| sign::EMPTY_SHA256.to_string(), sign::sha256_hex);
-        let mut headers: Vec<(String, String)> = vec![
-            ("host".into(), self.endpoint.authority.clone()),
-            ("x-acs-action".into(), action.into()),
-            ("x-acs-version".into(), API_VERSION.into()),
-            ("x-acs-date".into(), now.iso8601()),
-            ("x-acs-signature-nonce".into(), sign::nonce()),
-            ("x-acs-content-sha256".into(), payload_sha.clone()),
-        ];
-        if body.is_some() {
-            headers.push((
-                "content-type".into(),
-                "application/json; charset=utf-8".into(),
-            ));
-        }
-        if let Some(token) = &self.creds.security_token {
-            // As the SDK sends an STS request: the token and the key id, both signed.
-            headers.push((
-                "x-acs-accesskey-id".into(),
-                self.creds.access_key_id.clone(),
-            ));
-            headers.push(("x-acs-security-token".into(), token.clone()));
-        }
+        let headers = self.acs3_headers(action, &payload_sha, body.is_some());
         let auth = sign::acs3_authorization(
             &Acs3Request {
                 method: method.as_str(),
@@ -244,11 +222,48 @@ impl Client {
         if let Some(b) = body {
             req = req.body(b);
         }
-        let what = format!("{action} for layer `{layer}`");
+        self.answer(req, &format!("{action} for layer `{layer}`"), layer)
+            .await
+    }
+
+    /// The headers an ACS3 request signs, as the SDK sends them.
+    fn acs3_headers(&self, action: &str, payload_sha: &str, json: bool) -> Vec<(String, String)> {
+        let mut headers: Vec<(String, String)> = vec![
+            ("host".into(), self.endpoint.authority.clone()),
+            ("x-acs-action".into(), action.into()),
+            ("x-acs-version".into(), API_VERSION.into()),
+            ("x-acs-date".into(), Utc::now().iso8601()),
+            ("x-acs-signature-nonce".into(), sign::nonce()),
+            ("x-acs-content-sha256".into(), payload_sha.into()),
+        ];
+        if json {
+            headers.push((
+                "content-type".into(),
+                "application/json; charset=utf-8".into(),
+            ));
+        }
+        if let Some(token) = &self.creds.security_token {
+            // As the SDK sends an STS request: the token and the key id, both signed.
+            headers.push((
+                "x-acs-accesskey-id".into(),
+                self.creds.access_key_id.clone(),
+            ));
+            headers.push(("x-acs-security-token".into(), token.clone()));
+        }
+        headers
+    }
+
+    /// Send a signed request; the body of a 2xx answer, else FC's error as a failure.
+    async fn answer(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+        layer: &str,
+    ) -> Result<Vec<u8>, Failure> {
         let resp = req
             .send()
             .await
-            .map_err(|e| transport(&what, &self.endpoint.authority, &e))?;
+            .map_err(|e| transport(what, &self.endpoint.authority, &e))?;
         let status = resp.status();
         let header_id = resp
             .headers()
@@ -258,11 +273,11 @@ impl Client {
         let bytes = resp
             .bytes()
             .await
-            .map_err(|e| transport(&what, &self.endpoint.authority, &e))?;
+            .map_err(|e| transport(what, &self.endpoint.authority, &e))?;
         if status.is_success() {
             return Ok(bytes.to_vec());
         }
-        Err(self.api_failure(&what, status.as_u16(), &bytes, header_id, layer))
+        Err(self.api_failure(what, status.as_u16(), &bytes, header_id, layer))
     }
 
     /// FC's error answer in one line, with the hint that fits its code.
@@ -405,26 +420,7 @@ impl Client {
         crc64: u64,
     ) -> Result<(), Failure> {
         let now = Utc::now();
-        let (url, host) = if oss.path_style() {
-            (
-                format!(
-                    "{}/{bucket}/{}",
-                    oss.base_url(),
-                    sign::percent_encode(key, true)
-                ),
-                oss.authority.clone(),
-            )
-        } else {
-            let host = format!("{bucket}.{}", oss.authority);
-            (
-                format!(
-                    "{}://{host}/{}",
-                    if oss.https { "https" } else { "http" },
-                    sign::percent_encode(key, true)
-                ),
-                host,
-            )
-        };
+        let (url, host) = oss_url(oss, bucket, key);
         let mut headers: Vec<(String, String)> = vec![
             ("content-type".into(), "application/zip".into()),
             ("x-oss-content-sha256".into(), "UNSIGNED-PAYLOAD".into()),
@@ -454,21 +450,27 @@ impl Client {
             req = req.header(k.as_str(), v.as_str());
         }
         let what = format!("uploading to oss://{bucket}/{key}");
-        let resp = req
-            .body(data)
-            .send()
+        self.oss_answer(req.body(data), &what, &host, bucket, crc64)
             .await
-            .map_err(|e| transport(&what, &host, &e))?;
+    }
+
+    /// Send an OSS PUT; OK when OSS stored exactly the bytes with our CRC-64.
+    async fn oss_answer(
+        &self,
+        req: reqwest::RequestBuilder,
+        what: &str,
+        host: &str,
+        bucket: &str,
+        crc64: u64,
+    ) -> Result<(), Failure> {
+        let resp = req.send().await.map_err(|e| transport(what, host, &e))?;
         let status = resp.status();
         let stored_crc = resp
             .headers()
             .get("x-oss-hash-crc64ecma")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| transport(&what, &host, &e))?;
+        let body = resp.bytes().await.map_err(|e| transport(what, host, &e))?;
         if status.is_success() {
             if let Some(c) = stored_crc
                 && c != crc64.to_string()
@@ -485,12 +487,37 @@ impl Client {
             return Ok(());
         }
         Err(oss_failure(
-            &what,
+            what,
             status.as_u16(),
             &body,
             bucket,
             &self.creds.source,
         ))
+    }
+}
+
+/// The object's URL and the host it is sent to: path style for a loopback endpoint (the test
+/// server), else OSS's virtual-hosted style (`bucket.endpoint`).
+fn oss_url(oss: &Endpoint, bucket: &str, key: &str) -> (String, String) {
+    if oss.path_style() {
+        (
+            format!(
+                "{}/{bucket}/{}",
+                oss.base_url(),
+                sign::percent_encode(key, true)
+            ),
+            oss.authority.clone(),
+        )
+    } else {
+        let host = format!("{bucket}.{}", oss.authority);
+        (
+            format!(
+                "{}://{host}/{}",
+                if oss.https { "https" } else { "http" },
+                sign::percent_encode(key, true)
+            ),
+            host,
+        )
     }
 }
 

@@ -218,28 +218,70 @@ fn newest(versions: &[LayerVersion]) -> Option<&LayerVersion> {
 
 /// Publish `plan.zip` as the next version of `plan.layer_name`, unless the newest version
 /// already holds these exact bytes.
+///
+/// 1. Read the ZIP's size and digests; decide inline or OSS (before any request).
+/// 2. List the layer's versions: the newest holding this CRC-64 is the result, nothing uploaded.
+/// 3. Put the code in the request (base64), or upload it to OSS and name the object.
+/// 4. Create the version (never twice, see `create_once`) and check what FC stored.
 pub async fn publish(
     plan: &PublishPlan,
     creds: Credentials,
     console: &Console,
 ) -> Result<Published> {
+    // 1.
     console.add_secrets(creds.secrets());
     let (size, digests) = read_zip(&plan.zip)?;
     let crc = digests.crc64.to_string();
     let mode = upload_mode(plan, size)?;
     console.note(format!("credentials from {}", creds.source));
     let source = creds.source.clone();
-    let creds = Arc::new(creds);
     let http = api::http_client(&plan.settings)?;
-    let client = Client::new(
-        http,
-        plan.endpoint.clone(),
-        Arc::clone(&creds),
-        &plan.region,
-    );
+    let client = Client::new(http, plan.endpoint.clone(), Arc::new(creds), &plan.region);
     let name = plan.layer_name.as_str();
-    let result = |v: &LayerVersion, status, upload, oss_object| Published {
-        layer_name: name.to_string(),
+    // 2.
+    if let Some(v) = newest_unless_changed(plan, &client, console, &crc).await? {
+        return Ok(published(plan, &v, "unchanged", "none", None, &source));
+    }
+    // 3.
+    let (mut code, oss_object) = match mode {
+        "inline" => (inline_code(plan, size, &digests, console)?, None),
+        _ => oss_code(plan, &client, size, &digests, console).await?,
+    };
+    code.insert("checksum".into(), crc.clone().into());
+    let mut body = serde_json::Map::new();
+    body.insert("code".into(), code.into());
+    body.insert("compatibleRuntime".into(), plan.runtimes.clone().into());
+    if let Some(d) = &plan.description {
+        body.insert("description".into(), d.clone().into());
+    }
+    let body = serde_json::to_vec(&body).expect("JSON serialises");
+    // 4.
+    let step = console.step("Publishing", format!("layer {name} (CreateLayerVersion)"));
+    let created = create_once(plan, &client, console, name, &crc, body).await?;
+    if !created.code_checksum.is_empty() && created.code_checksum != crc {
+        return Err(Error::build(format!(
+            "FC stored version {} of {name} with CRC-64 {}, but the ZIP's is {crc}",
+            created.version, created.code_checksum
+        ))
+        .with_hint("the upload was damaged or the OSS object changed: publish again"));
+    }
+    step.done(format!("version {}", created.version));
+    Ok(published(
+        plan, &created, "created", mode, oss_object, &source,
+    ))
+}
+
+/// What a publish reports about version `v`.
+fn published(
+    plan: &PublishPlan,
+    v: &LayerVersion,
+    status: &'static str,
+    upload: &'static str,
+    oss_object: Option<String>,
+    credentials: &str,
+) -> Published {
+    Published {
+        layer_name: plan.layer_name.clone(),
         region: plan.region.clone(),
         version: v.version,
         arn: v.layer_version_arn.clone(),
@@ -249,10 +291,20 @@ pub async fn publish(
         status,
         upload,
         oss_object,
-        credentials: source.clone(),
+        credentials: credentials.to_string(),
         endpoint: plan.endpoint.base_url(),
-    };
+    }
+}
 
+/// The newest version when it already holds a ZIP with this CRC-64 (nothing to upload), else
+/// `None` after saying what is there.
+async fn newest_unless_changed(
+    plan: &PublishPlan,
+    client: &Client,
+    console: &Console,
+    crc: &str,
+) -> Result<Option<LayerVersion>> {
+    let name = plan.layer_name.as_str();
     let step = console.step(
         "Checking",
         format!(
@@ -267,7 +319,7 @@ pub async fn publish(
     match versions.as_deref().and_then(newest) {
         Some(v) if v.code_checksum == crc => {
             step.done(format!("unchanged: version {} has CRC-64 {crc}", v.version));
-            return Ok(result(v, "unchanged", "none", None));
+            return Ok(Some(v.clone()));
         }
         Some(v) => step.done(format!(
             "newest is version {} (CRC-64 {}), the ZIP's is {crc}",
@@ -276,81 +328,78 @@ pub async fn publish(
         None if versions.is_none() => step.done("no such layer yet: its first version creates it"),
         None => step.done("the layer has no versions"),
     }
+    Ok(None)
+}
 
+/// The ZIP's bytes, refused when they are no longer the ones the digests were taken of.
+fn read_unchanged(plan: &PublishPlan, digests: &Digests) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(&plan.zip).at("read", &plan.zip)?;
+    if Digests::of_bytes(&bytes).crc64 != digests.crc64 {
+        return Err(Error::input(format!(
+            "{} changed while it was being published",
+            plan.zip.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// `code` with the ZIP inline, base64 (`code.zipFile`).
+fn inline_code(
+    plan: &PublishPlan,
+    size: u64,
+    digests: &Digests,
+    console: &Console,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let step = console.step(
+        "Encoding",
+        format!("{} inline", crate::layer::human_bytes(size)),
+    );
+    let bytes = read_unchanged(plan, digests)?;
     let mut code = serde_json::Map::new();
-    let mut oss_object = None;
-    if mode == "inline" {
-        let step = console.step(
-            "Encoding",
-            format!("{} inline", crate::layer::human_bytes(size)),
-        );
-        let bytes = std::fs::read(&plan.zip).at("read", &plan.zip)?;
-        if Digests::of_bytes(&bytes).crc64 != digests.crc64 {
-            return Err(Error::input(format!(
-                "{} changed while it was being published",
-                plan.zip.display()
-            )));
-        }
-        code.insert(
-            "zipFile".into(),
-            base64::engine::general_purpose::STANDARD
-                .encode(&bytes)
-                .into(),
-        );
-        step.done("base64");
-    } else {
-        let oss = plan.oss.as_ref().expect("upload_mode checked");
-        let key = format!("{}{name}/{}.zip", oss.prefix, digests.sha256);
-        let step = console.step(
-            "Uploading",
-            format!(
-                "{} to oss://{}/{key}",
-                crate::layer::human_bytes(size),
-                oss.bucket
-            ),
-        );
-        let bytes = bytes::Bytes::from(std::fs::read(&plan.zip).at("read", &plan.zip)?);
-        if Digests::of_bytes(&bytes).crc64 != digests.crc64 {
-            return Err(Error::input(format!(
-                "{} changed while it was being published",
-                plan.zip.display()
-            )));
-        }
-        with_retries(plan.retries, console, "OSS upload", || {
-            client.oss_put(
-                &oss.endpoint,
-                &oss.bucket,
-                &key,
-                bytes.clone(),
-                digests.crc64,
-            )
-        })
-        .await?;
-        step.done("stored");
-        code.insert("ossBucketName".into(), oss.bucket.clone().into());
-        code.insert("ossObjectName".into(), key.clone().into());
-        oss_object = Some(format!("oss://{}/{key}", oss.bucket));
-    }
-    code.insert("checksum".into(), crc.clone().into());
-    let mut body = serde_json::Map::new();
-    body.insert("code".into(), code.into());
-    body.insert("compatibleRuntime".into(), plan.runtimes.clone().into());
-    if let Some(d) = &plan.description {
-        body.insert("description".into(), d.clone().into());
-    }
-    let body = serde_json::to_vec(&body).expect("JSON serialises");
+    code.insert(
+        "zipFile".into(),
+        base64::engine::general_purpose::STANDARD
+            .encode(&bytes)
+            .into(),
+    );
+    step.done("base64");
+    Ok(code)
+}
 
-    let step = console.step("Publishing", format!("layer {name} (CreateLayerVersion)"));
-    let created = create_once(plan, &client, console, name, &crc, body).await?;
-    if !created.code_checksum.is_empty() && created.code_checksum != crc {
-        return Err(Error::build(format!(
-            "FC stored version {} of {name} with CRC-64 {}, but the ZIP's is {crc}",
-            created.version, created.code_checksum
-        ))
-        .with_hint("the upload was damaged or the OSS object changed: publish again"));
-    }
-    step.done(format!("version {}", created.version));
-    Ok(result(&created, "created", mode, oss_object))
+/// Upload the ZIP to the plan's OSS bucket; `code` names the object, and the object's URL.
+async fn oss_code(
+    plan: &PublishPlan,
+    client: &Client,
+    size: u64,
+    digests: &Digests,
+    console: &Console,
+) -> Result<(serde_json::Map<String, serde_json::Value>, Option<String>)> {
+    let oss = plan.oss.as_ref().expect("upload_mode checked");
+    let key = format!("{}{}/{}.zip", oss.prefix, plan.layer_name, digests.sha256);
+    let step = console.step(
+        "Uploading",
+        format!(
+            "{} to oss://{}/{key}",
+            crate::layer::human_bytes(size),
+            oss.bucket
+        ),
+    );
+    let bytes = bytes::Bytes::from(read_unchanged(plan, digests)?);
+    with_retries(plan.retries, console, "OSS upload", || {
+        client.oss_put(
+            &oss.endpoint,
+            &oss.bucket,
+            &key,
+            bytes.clone(),
+            digests.crc64,
+        )
+    })
+    .await?;
+    step.done("stored");
+    let mut code = serde_json::Map::new();
+    code.insert("ossBucketName".into(), oss.bucket.clone().into());
+    code.insert("ossObjectName".into(), key.clone().into());
+    Ok((code, Some(format!("oss://{}/{key}", oss.bucket))))
 }
 
 /// CreateLayerVersion, retried without ever making two versions: after a failure that may have
