@@ -19,9 +19,20 @@ pub fn run(args: &StackArgs) -> Result<()> {
     Ok(())
 }
 
+/// The report as text: the merged /opt, a table of the layers, then what overlaps or breaks.
 fn render(r: &Report) -> String {
     let mut out = String::new();
     let o = &mut out;
+    layer_table(o, r);
+    if !r.shadowed.is_empty() {
+        shadowed(o, r);
+    }
+    problems(o, r);
+    out
+}
+
+/// The merged /opt and one row per layer, in the order FC applies them.
+fn layer_table(o: &mut String, r: &Report) {
     let _ = writeln!(
         o,
         "/opt from {} layers (where they overlap, the one configured first wins): {} files, {} dirs, {} symlinks, {}",
@@ -67,9 +78,10 @@ fn render(r: &Report) -> String {
         "PROVIDES: its files and symlinks the function sees; SHADOWED: hidden by the same path in an\n\
          earlier layer; HIDDEN: under a path an earlier layer has as a file/symlink (or the reverse)"
     );
-    if !r.shadowed.is_empty() {
-        shadowed(o, r);
-    }
+}
+
+/// Conflicts, broken links and warnings, each a section when there is any.
+fn problems(o: &mut String, r: &Report) {
     if !r.conflicts.is_empty() {
         let _ = writeln!(
             o,
@@ -102,7 +114,6 @@ fn render(r: &Report) -> String {
             let _ = writeln!(o, "  {}", esc(w));
         }
     }
-    out
 }
 
 /// Shadowed files come by the package (a layer built twice shadows thousands), so they are

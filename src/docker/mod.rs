@@ -64,22 +64,10 @@ impl Engine {
             (Some(h), _) => (h.clone(), Docker::connect_with_defaults()),
             (None, Some(c)) => (c.host.clone(), c.connect()),
             (None, None) => {
-                let places = discover::candidates(&discover::Roots::from_env());
-                match discover::first_answering(&places).await {
-                    Ok((place, docker)) => {
-                        let host = format!("unix://{}", place.path.display());
-                        found = Some(place);
-                        (host, Ok(docker))
-                    }
-                    Err(tried) => {
-                        return Err(Error::engine(
-                            "no Docker engine answers here: DOCKER_HOST is not set, no Docker context \
-                             is selected, and no socket in the usual places answered",
-                        )
-                        .with_details(discover::describe_tried(&tried))
-                        .with_hint(discover::START_HINT));
-                    }
-                }
+                let (place, docker) = look_for_engine().await?;
+                let host = format!("unix://{}", place.path.display());
+                found = Some(place);
+                (host, Ok(docker))
             }
         };
         let docker = connected.map_err(|e| match e {
@@ -246,6 +234,20 @@ pub fn normalize_arch(arch: &str) -> &str {
         "aarch64" => "arm64",
         other => other,
     }
+}
+
+/// No DOCKER_HOST and no Docker context: the first socket that answers among the places the
+/// laptop engines and Podman listen, or an error listing where fclayer looked.
+async fn look_for_engine() -> Result<(discover::Candidate, Docker)> {
+    let places = discover::candidates(&discover::Roots::from_env());
+    discover::first_answering(&places).await.map_err(|tried| {
+        Error::engine(
+            "no Docker engine answers here: DOCKER_HOST is not set, no Docker context is selected, \
+             and no socket in the usual places answered",
+        )
+        .with_details(discover::describe_tried(&tried))
+        .with_hint(discover::START_HINT)
+    })
 }
 
 fn unreachable_engine(host: &str, e: &bollard::errors::Error) -> Error {
