@@ -12,6 +12,8 @@ pub mod cross;
 pub mod docker;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod images;
 pub mod layer;
 pub mod manifest;
@@ -20,6 +22,7 @@ pub mod paths;
 pub mod plan;
 pub mod project;
 pub mod runtime;
+pub mod stdout;
 pub mod tarball;
 pub mod verify;
 

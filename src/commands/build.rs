@@ -76,7 +76,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
     };
     let several = plans.len() > 1;
     let jobs = match args.jobs {
-        Some(j) => j.max(1),
+        Some(j) => j,
         None => engine.cpus().await.clamp(1, 8),
     };
 
@@ -144,10 +144,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
         }
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&reports).expect("reports serialise")
-        );
+        crate::stdout::json(&reports)?;
     }
     if several {
         let built = reports.iter().filter(|r| r.ok).count();

@@ -12,7 +12,7 @@ const MAX_DETAILS: usize = 8;
 pub fn run(args: &CheckArgs) -> Result<()> {
     let target = Target::named(&args.runtime, args.platform.as_deref())?;
     let report = native::check_zip(&args.zip, &target)?;
-    super::print_report(args.json, &report, || render(&report));
+    super::print_report(args.json, &report, || render(&report))?;
     if report.passed() {
         Ok(())
     } else {

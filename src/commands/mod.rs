@@ -22,6 +22,7 @@ use crate::docker::{Cleanup, Engine, gc};
 use crate::error::{Error, Result};
 use crate::layer::{self, pack::PackOptions};
 use crate::runtime::{Kind, RUNTIMES};
+use crate::stdout;
 
 pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
     match cli.command {
@@ -109,17 +110,17 @@ async fn verify(args: crate::cli::VerifyArgs, console: &Console) -> Result<()> {
     };
     let report = finish_run(&engine, console, result, &mut signals).await?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).expect("report serialises")
-        );
+        stdout::json(&report)?;
     } else {
+        let mut text = String::new();
         for item in &report.items {
-            match &item.error {
-                None => println!("PASS  {:<8} {}", item.check, item.item),
-                Some(e) => println!("FAIL  {:<8} {}: {e}", item.check, item.item),
-            }
+            let name = stdout::printable(&item.item);
+            text.push_str(&match &item.error {
+                None => format!("PASS  {:<8} {name}\n", item.check),
+                Some(e) => format!("FAIL  {:<8} {name}: {}\n", item.check, stdout::printable(e)),
+            });
         }
+        stdout::write(&text)?;
     }
     if report.passed() {
         console.status(
@@ -162,14 +163,11 @@ pub(super) fn print_report<T: serde::Serialize>(
     json: bool,
     report: &T,
     render: impl FnOnce() -> String,
-) {
+) -> Result<()> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(report).expect("reports serialise")
-        );
+        stdout::json(report)
     } else {
-        print!("{}", render());
+        stdout::write(&render())
     }
 }
 
@@ -294,8 +292,10 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 fn completions(args: &CompletionsArgs) -> Result<()> {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "fclayer", &mut std::io::stdout());
-    Ok(())
+    // Into memory first: clap_complete panics on a failed write.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "fclayer", &mut script);
+    stdout::write_bytes(&script)
 }
 
 async fn pack(args: PackArgs, console: &Console) -> Result<()> {
@@ -307,8 +307,10 @@ async fn pack(args: PackArgs, console: &Console) -> Result<()> {
         ..PackOptions::default()
     };
     if let Some(j) = args.jobs {
-        opts.threads = j.max(1);
+        opts.threads = j;
     }
+    // Refused before anything is said to happen.
+    layer::check_replaceable(&args.output)?;
     let step = console.step("Packing", args.dir.display());
     let (dir, out, max) = (args.dir.clone(), args.output.clone(), args.max_size);
     let work = tokio::task::spawn_blocking(move || layer::pack_dir(&dir, &out, opts, max));
@@ -325,10 +327,7 @@ async fn pack(args: PackArgs, console: &Console) -> Result<()> {
     step.done(format!("{} files", info.files));
     crate::build::summary(console, &info, started, false);
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&info).expect("layer info serialises")
-        );
+        stdout::json(&info)?;
     }
     Ok(())
 }
@@ -372,18 +371,19 @@ fn runtimes(args: &RuntimesArgs) -> Result<()> {
         })
         .collect();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).expect("rows serialise")
-        );
-        return Ok(());
+        return stdout::json(&rows);
     }
-    println!(
+    // Written whole at the end: the table is small, and one write fails (or not) as a whole.
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:<16} {:<14} {:<6} {:<7} {:<12} {:<12} BUILD IMAGE (FC official; --base-image overrides)",
         "RUNTIME", "DEBIAN", "GLIBC", "ARCH", "LANGUAGE", "LAYER PATHS"
     );
     for r in &rows {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<16} {:<14} {:<6} {:<7} {:<12} {:<12} {}",
             r.name,
             format!("{} ({})", r.debian, r.codename),
@@ -394,9 +394,8 @@ fn runtimes(args: &RuntimesArgs) -> Result<()> {
             r.fc_build_image
         );
     }
-    println!();
-    println!(
-        "Custom runtimes add no language paths: set PYTHONPATH=/opt/python (and LD_LIBRARY_PATH=/opt/lib) yourself."
+    out.push_str(
+        "\nCustom runtimes add no language paths: set PYTHONPATH=/opt/python (and LD_LIBRARY_PATH=/opt/lib) yourself.\n",
     );
-    Ok(())
+    stdout::write(&out)
 }
