@@ -241,6 +241,9 @@ fn stdout_commands(t: &Path) -> Vec<(String, Command)> {
     fs::create_dir_all(&cache).unwrap();
     let z = zip.to_str().unwrap();
     let list: Vec<Vec<&str>> = vec![
+        vec!["--help"],
+        vec!["--version"],
+        vec!["pack", "--help"],
         vec!["runtimes"],
         vec!["runtimes", "--json"],
         vec!["completions", "bash"],

@@ -697,13 +697,17 @@ impl Packer {
             .is_some_and(|a| a.len() != size || a.modified().ok() != before.modified().ok());
         let short = added.is_err() && reader.eof && read < size;
         if grew || short || (added.is_ok() && rewritten) {
-            let now = after.map_or(String::new(), |a| format!(", it is {} bytes now", a.len()));
+            let now = after.map_or(String::new(), |a| format!(", {} now", a.len()));
+            let read = if grew {
+                format!("more than {read}")
+            } else {
+                read.to_string()
+            };
             return Err(Error::build(format!(
-                "{} changed while it was being packed ({size} bytes when packing began{now}, {} read)",
+                "{} changed while it was being packed: {size} bytes when its reading began, {read} read{now}",
                 full.display(),
-                if grew { format!("more than {read}") } else { read.to_string() },
             ))
-            .with_hint("pack a folder nothing writes to while fclayer reads it (stop what writes there, or copy the folder first)"));
+            .with_hint("pack a folder nothing writes to while fclayer reads it (stop what writes there, or copy the folder first); files of /proc and /sys report sizes they do not have and cannot be packed"));
         }
         added
     }
