@@ -7,7 +7,7 @@
 //!
 //! A run killed outright (SIGKILL, power loss) cannot remove its temporaries, so each holds an
 //! advisory lock on them while it lives; the next run writing beside the same target removes the
-//! ones nobody holds.
+//! ones nobody holds, and only files fclayer made (see `TEMP_MARK`).
 
 mod deflate;
 pub mod digest;
@@ -366,7 +366,9 @@ fn make_temporary(dir: &Path, prefix: &str, suffix: &str) -> Result<NamedTempFil
     // 0666 less the umask, like any file the user creates: a temporary file's own 0600 would
     // otherwise survive the rename into the layer's place. Created under a name no sweep looks
     // at (`.new`), locked (the lock dies with the process, which tells later runs whether it is
-    // litter), then renamed to its tagged name, which needs its inode.
+    // litter), then renamed to its tagged name, which needs its inode. (A run killed between
+    // the two leaves an empty `.new` that no run removes: what deleting a file that might not
+    // be ours would cost is worse.)
     let file = tempfile::Builder::new()
         .prefix(prefix)
         .suffix(".new")
