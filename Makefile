@@ -5,7 +5,7 @@ CARGO ?= cargo
 FCLAYER := target/release/fclayer
 EXAMPLE_OUT ?= python-layer.zip
 
-.PHONY: all build engine images example test test-docker test-podman test-unit check fmt bench clean
+.PHONY: all build engine images example test test-docker test-podman test-unit check fmt bench clean fuzz fuzz-seeds fuzz-tools
 
 all: build
 
@@ -83,6 +83,32 @@ check:
 
 fmt:
 	$(CARGO) fmt
+
+# Coverage-guided fuzzing (cargo-fuzz, libFuzzer, AddressSanitizer) of the readers of untrusted
+# input: ZIP layers, ELF files, container tar streams, project files. Each target runs for
+# FUZZ_SECONDS; the corpus grows in fuzz/corpus/<target>, crashes land in fuzz/artifacts/<target>.
+# cargo-fuzz passes nightly-only compiler flags (-Zsanitizer); RUSTC_BOOTSTRAP=1 lets the one
+# stable toolchain these machines have accept them (no nightly can be fetched here).
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= zip_reader elf_gate tar_validator project_files
+# Every input must be read within the issue's bounds: 10 s and 2 GB under ASan (which roughly
+# doubles memory) for what must stay below 256 MB without it.
+FUZZ_FLAGS ?= -timeout=10 -rss_limit_mb=2048
+
+fuzz-tools:
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+
+# The seed corpus is generated (crafted inputs, see tests/fuzz_seeds.rs), never checked in.
+fuzz-seeds:
+	FCLAYER_FUZZ_SEEDS=$(CURDIR)/fuzz/seeds $(CARGO) test --locked --test fuzz_seeds
+
+fuzz: fuzz-tools fuzz-seeds
+	for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/corpus/$$t && \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --fuzz-dir fuzz -O $$t fuzz/corpus/$$t fuzz/seeds/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) || exit 1; \
+	done
+	rm -rf /dev/shm/fclayer-fuzz-*
 
 bench: images build
 	scripts/bench/run.sh

@@ -119,10 +119,12 @@ impl BuildCache {
 
     /// The stored layer for `key`, if present and intact (its size still matches).
     pub fn lookup(&self, key: &str) -> Option<(PathBuf, Meta)> {
-        let meta: Meta = serde_json::from_slice(&fs::read(self.meta_path(key)).ok()?).ok()?;
+        let meta = read_meta(&self.meta_path(key))?;
         let zip = self.zip_path(key);
-        let len = fs::metadata(&zip).ok()?.len();
-        if len != meta.size || meta.key != key {
+        // Not followed if a link, and a regular file only: opening a FIFO for writing (below)
+        // would wait for a reader forever.
+        let zip_meta = fs::symlink_metadata(&zip).ok()?;
+        if !zip_meta.is_file() || zip_meta.len() != meta.size || meta.key != key {
             return None;
         }
         // Mark it used, for least-recently-used pruning.
@@ -174,10 +176,7 @@ impl BuildCache {
                 .and_then(|s| s.to_str())
                 .unwrap_or("")
                 .to_string();
-            let Ok(meta) = fs::read(self.meta_path(&key))
-                .map_err(|_| ())
-                .and_then(|b| serde_json::from_slice::<Meta>(&b).map_err(|_| ()))
-            else {
+            let Some(meta) = read_meta(&self.meta_path(&key)) else {
                 continue;
             };
             let used = e.metadata().and_then(|m| m.modified()).unwrap_or(now);
@@ -198,20 +197,57 @@ impl BuildCache {
     /// how many were removed and the bytes freed.
     pub fn prune(&self, max_bytes: u64) -> Result<(usize, u64)> {
         let entries = self.list()?;
-        let mut total: u64 = entries.iter().map(|e| e.size).sum();
-        let (mut removed, mut freed) = (0, 0);
+        // Sizes come from the `.json` files, which anyone may have edited: in u128 the sum of
+        // any number of u64s below 2^64 entries cannot wrap (a wrapped total once made prune
+        // think a full cache was nearly empty).
+        let mut total = total_size(&entries);
+        let (mut removed, mut freed) = (0, 0u64);
         for e in entries.iter().rev() {
-            if total <= max_bytes {
+            if total <= u128::from(max_bytes) {
                 break;
             }
             let _ = fs::remove_file(self.zip_path(&e.key));
             let _ = fs::remove_file(self.meta_path(&e.key));
-            total -= e.size;
-            freed += e.size;
+            total -= u128::from(e.size);
+            freed = freed.saturating_add(e.size);
             removed += 1;
         }
         Ok((removed, freed))
     }
+}
+
+/// The summed size of `entries`, exact (see `prune`).
+pub fn total_size(entries: &[Entry]) -> u128 {
+    entries.iter().map(|e| u128::from(e.size)).sum()
+}
+
+/// Biggest `.json` beside a cached layer that is read: it holds a manifest, a few kB to a few
+/// hundred kB for a large project; anything this big is not one fclayer wrote.
+const MAX_META_BYTES: u64 = 16 << 20;
+
+/// Read and parse a `<key>.json`, if it is a regular file of a sane size. The cache folder is
+/// the user's: a FIFO, a device or a link put there must not hang or feed `cache ls`, `prune` or
+/// a build, so the file is checked before it is opened (not following links) and again once
+/// open. (Between the two a file could still be swapped for a FIFO by whoever can write to the
+/// user's cache; `O_NONBLOCK` would close that too, but std has no portable name for it and the
+/// crate forbids the unsafe code a syscall wrapper needs.)
+fn read_meta(path: &Path) -> Option<Meta> {
+    use std::io::Read;
+    let before = fs::symlink_metadata(path).ok()?;
+    if !before.is_file() || before.len() > MAX_META_BYTES {
+        return None;
+    }
+    let file = fs::File::open(path).ok()?;
+    let after = file.metadata().ok()?;
+    {
+        use std::os::unix::fs::MetadataExt;
+        if !after.is_file() || (after.dev(), after.ino()) != (before.dev(), before.ino()) {
+            return None;
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_META_BYTES).read_to_end(&mut bytes).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 impl Meta {
@@ -295,5 +331,80 @@ mod tests {
         // A truncated entry is not a hit.
         fs::write(cache.zip_path("new"), b"x").unwrap();
         assert!(cache.lookup("new").is_none());
+    }
+
+    fn hand_made(cache: &BuildCache, key: &str, size: u64) {
+        fs::create_dir_all(&cache.dir).unwrap();
+        fs::write(cache.zip_path(key), b"zip").unwrap();
+        let meta = serde_json::json!({
+            "key": key, "runtime": "python3.9", "platform": "linux/amd64", "project": "p",
+            "sha256": "s", "crc64": "1", "size": size, "files": 1, "dirs": 0, "symlinks": 0,
+            "unpacked_size": 1, "top_level": [], "manifest": null,
+        });
+        fs::write(cache.meta_path(key), meta.to_string()).unwrap();
+    }
+
+    #[test]
+    fn a_total_past_2_pow_64_still_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BuildCache {
+            dir: dir.path().join("builds-v1"),
+            max_bytes: u64::MAX,
+        };
+        // Three entries whose sizes sum to 2^64 + 1: a wrapping u64 total read 1 byte, under
+        // any limit, and nothing was removed.
+        hand_made(&cache, "a", u64::MAX);
+        hand_made(&cache, "b", 1);
+        hand_made(&cache, "c", 1);
+        assert_eq!(total_size(&cache.list().unwrap()), u128::from(u64::MAX) + 2);
+        let (removed, freed) = cache.prune(1000).unwrap();
+        assert!(removed >= 1, "nothing pruned");
+        assert!(freed >= 1);
+        assert!(total_size(&cache.list().unwrap()) <= 1000);
+        assert!(!cache.zip_path("a").exists(), "the huge entry stayed");
+    }
+
+    #[test]
+    fn a_fifo_or_link_as_meta_is_skipped_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = BuildCache {
+            dir: dir.path().join("builds-v1"),
+            max_bytes: u64::MAX,
+        };
+        hand_made(&cache, "good", 3);
+        fs::write(cache.zip_path("fifo"), b"zip").unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(cache.meta_path("fifo"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        fs::write(cache.zip_path("link"), b"zip").unwrap();
+        std::os::unix::fs::symlink("/dev/zero", cache.meta_path("link")).unwrap();
+        // A FIFO as the ZIP: `lookup` opens it for writing, which would wait for a reader.
+        hand_made(&cache, "fifozip", 3);
+        fs::remove_file(cache.zip_path("fifozip")).unwrap();
+        std::process::Command::new("mkfifo")
+            .arg(cache.zip_path("fifozip"))
+            .status()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir2 = cache.dir.clone();
+        std::thread::spawn(move || {
+            let cache = BuildCache {
+                dir: dir2,
+                max_bytes: u64::MAX,
+            };
+            let keys: Vec<String> = cache.list().unwrap().into_iter().map(|e| e.key).collect();
+            let hit = cache.lookup("fifozip").is_some() || cache.lookup("fifo").is_some();
+            let pruned = cache.prune(0).unwrap();
+            tx.send((keys, hit, pruned)).unwrap();
+        });
+        let (keys, hit, pruned) = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("cache ls/prune blocked on a FIFO");
+        assert_eq!(keys.len(), 2, "{keys:?}");
+        assert!(keys.contains(&"good".to_string()), "{keys:?}");
+        assert!(!hit);
+        assert_eq!(pruned.0, 2);
     }
 }

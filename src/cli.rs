@@ -178,6 +178,18 @@ pub struct LayersArgs {
     pub json: bool,
 }
 
+/// Most threads (or layers at once) `-j` takes: each thread holds a compressor and buffers, so
+/// `-j 10000000` would allocate gigabytes, and no machine FC users build on has 256 cores to
+/// keep busy.
+pub const MAX_JOBS: u64 = 256;
+
+fn jobs_range() -> fn(&str) -> Result<usize, String> {
+    |s| match s.parse::<u64>() {
+        Ok(n @ 1..=MAX_JOBS) => Ok(n as usize),
+        _ => Err(format!("give a number from 1 to {MAX_JOBS}")),
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct GcArgs {
     /// Also remove what runs still going, or runs on other hosts and in other containers, made
@@ -240,8 +252,9 @@ pub struct BuildArgs {
     #[arg(long)]
     pub check: bool,
 
-    /// Build at most this many layers at a time (default: what the engine's CPUs can take).
-    #[arg(short = 'j', long, value_name = "N")]
+    /// Build at most this many layers at a time, 1 to 256 (default: what the engine's CPUs can
+    /// take).
+    #[arg(short = 'j', long, value_name = "N", value_parser = jobs_range())]
     pub jobs: Option<usize>,
 
     /// Print a report per layer as JSON on stdout (progress stays on stderr).
@@ -305,7 +318,8 @@ pub struct PackArgs {
     /// Directory whose contents become the layer's root (/opt), e.g. one holding python/.
     pub dir: PathBuf,
 
-    /// Where to write the layer ZIP.
+    /// Where to write the layer ZIP (a new or regular file). Inside DIR, it is left out of the
+    /// layer, as are fclayer's temporary files.
     #[arg(short, long, default_value = "layer.zip")]
     pub output: PathBuf,
 
@@ -313,8 +327,9 @@ pub struct PackArgs {
     #[arg(long, default_value_t = crate::layer::DEFAULT_MAX_SIZE, value_name = "BYTES")]
     pub max_size: u64,
 
-    /// Compression threads (default: all cores). The bytes written do not depend on it.
-    #[arg(short = 'j', long)]
+    /// Compression threads, 1 to 256 (default: all cores). The bytes written do not depend on
+    /// it.
+    #[arg(short = 'j', long, value_name = "N", value_parser = jobs_range())]
     pub jobs: Option<usize>,
 
     /// Print the result as JSON on stdout.

@@ -11,6 +11,8 @@ pub mod console;
 pub mod docker;
 pub mod error;
 pub mod extract;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod images;
 pub mod layer;
 pub mod manifest;
@@ -21,77 +23,12 @@ pub mod project;
 pub mod publish;
 pub mod runtime;
 pub mod secrets;
+pub mod stdout;
 pub mod tarball;
 pub mod units;
 pub mod verify;
 
 mod commands;
-
-#[doc(hidden)]
-pub mod fuzzing {
-    //! Entry points for the fuzz targets: the layer-ZIP reader, the ELF gate and the tar
-    //! validator, each on bytes. Errors are expected outcomes; a panic, a hang or unbounded
-    //! memory is a bug. Not a stable API.
-
-    use std::io::{Cursor, Write};
-
-    use crate::error::Result;
-    use crate::layer::read::LayerZip;
-
-    fn layer_zip(bytes: &[u8]) -> Result<LayerZip<Cursor<&[u8]>>> {
-        LayerZip::from_reader(Cursor::new(bytes), "fuzz.zip".into(), bytes.len() as u64)
-    }
-
-    /// Read a layer ZIP the way `inspect`/`stack` list it and `check` scans and resolves it.
-    pub fn read_layer(bytes: &[u8]) {
-        if let Ok(mut zip) = layer_zip(bytes) {
-            let _ = crate::layer::inspect::listing(&mut zip);
-        }
-        gate(bytes);
-    }
-
-    /// The ELF gate on a layer ZIP's bytes: scan, then resolve against python3.10.
-    pub fn gate(bytes: &[u8]) {
-        let target = crate::native::Target::named("python3.10", None).expect("a known runtime");
-        if let Ok(mut zip) = layer_zip(bytes)
-            && let Ok(scanned) = crate::native::scan(&mut zip)
-        {
-            let report = crate::native::resolve(&scanned, &target);
-            let _ = report.render_text();
-        }
-    }
-
-    /// The ELF gate on one ELF file's bytes, as `lib/fuzz.so` of an otherwise empty layer.
-    pub fn check_elf(bytes: &[u8]) {
-        let _ = crate::native::elf::parse(bytes);
-        let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let stored = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .unix_permissions(0o755);
-        if zip.start_file("lib/fuzz.so", stored).is_err() || zip.write_all(bytes).is_err() {
-            return;
-        }
-        if let Ok(cursor) = zip.finish() {
-            gate(cursor.get_ref());
-        }
-    }
-
-    /// Validate a tar stream the way a container's /opt export is: names, links, modes, then
-    /// the ZIP written from it.
-    pub fn validate_tar(bytes: &[u8]) -> Result<()> {
-        let spool = tempfile::tempfile().map_err(|e| crate::error::Error::build(e.to_string()))?;
-        let opts = crate::layer::pack::PackOptions {
-            mtime: crate::layer::pack::default_mtime(),
-            threads: 1,
-            ..Default::default()
-        };
-        let mut packer = crate::layer::pack::Packer::new(spool, opts);
-        packer.add_tar(bytes, Some("opt"))?;
-        let mut out =
-            tempfile::tempfile().map_err(|e| crate::error::Error::build(e.to_string()))?;
-        packer.finish(&mut out).map(|_| ())
-    }
-}
 
 use cli::Cli;
 use console::Console;

@@ -78,7 +78,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
     };
     announce_engine(&engine, console);
     let jobs = match args.jobs {
-        Some(j) => j.max(1),
+        Some(j) => j,
         None => engine.cpus().await.clamp(1, 8),
     };
     collect_leftovers(&engine, console).await;
@@ -93,7 +93,7 @@ pub async fn run(args: BuildArgs, console: &Console) -> Result<()> {
     let results = finish_run(&engine, console, Ok(results), &mut signals).await?;
     let (results, published) = publish_built(results, &specs, &args, console, &mut signals).await;
     let (reports, failures) = report(results, published, args.check, &engine, console);
-    print_report(args.json, &reports, String::new);
+    print_report(args.json, &reports, String::new)?;
     let several = plans.len() > 1;
     if several {
         let built = reports.iter().filter(|r| r.ok).count();

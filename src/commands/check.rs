@@ -10,7 +10,7 @@ use crate::native::{self, Target};
 pub fn run(args: &CheckArgs) -> Result<()> {
     let target = Target::named(&args.runtime, args.platform.as_deref())?;
     let report = native::check_zip(&args.zip, &target)?;
-    super::print_report(args.json, &report, || report.render_text());
+    super::print_report(args.json, &report, || report.render_text())?;
     if report.passed() {
         Ok(())
     } else {

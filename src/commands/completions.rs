@@ -6,6 +6,8 @@ use crate::error::Result;
 pub fn run(args: &CompletionsArgs) -> Result<()> {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "fclayer", &mut std::io::stdout());
-    Ok(())
+    // Into memory first: clap_complete panics on a failed write.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "fclayer", &mut script);
+    crate::stdout::write_bytes(&script)
 }

@@ -15,7 +15,7 @@ const MAX_OK_LINKS: usize = 10;
 
 pub fn run(args: &InspectArgs) -> Result<()> {
     let report = inspect::inspect(&args.zip, args.top)?;
-    super::print_report(args.json, &report, || render(&report));
+    super::print_report(args.json, &report, || render(&report))?;
     Ok(())
 }
 

@@ -41,14 +41,11 @@ pub(super) fn print_report<T: serde::Serialize>(
     json: bool,
     report: &T,
     render: impl FnOnce() -> String,
-) {
+) -> Result<()> {
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(report).expect("reports serialise")
-        );
+        crate::stdout::json(report)
     } else {
-        print!("{}", render());
+        crate::stdout::write(&render())
     }
 }
 

@@ -20,8 +20,10 @@ pub async fn run(args: PackArgs, console: &Console) -> Result<()> {
         ..PackOptions::default()
     };
     if let Some(j) = args.jobs {
-        opts.threads = j.max(1);
+        opts.threads = j;
     }
+    // Refused before anything is said to happen.
+    layer::check_replaceable(&args.output)?;
     let step = console.step("Packing", args.dir.display());
     let (dir, out, max) = (args.dir.clone(), args.output.clone(), args.max_size);
     let work = tokio::task::spawn_blocking(move || layer::pack_dir(&dir, &out, opts, max));
@@ -37,6 +39,5 @@ pub async fn run(args: PackArgs, console: &Console) -> Result<()> {
     let info = info?;
     step.done(format!("{} files", info.files));
     crate::build::summary(console, &info, started, false);
-    print_report(args.json, &info, String::new);
-    Ok(())
+    print_report(args.json, &info, String::new)
 }

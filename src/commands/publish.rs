@@ -128,8 +128,7 @@ pub async fn layers(args: LayersArgs, console: &Console) -> Result<()> {
             ));
         }
         out
-    });
-    Ok(())
+    })
 }
 
 /// The ARN on stdout (the data), the result and how to use it on stderr.

@@ -25,8 +25,7 @@ struct Row {
 
 pub fn run(args: &RuntimesArgs) -> Result<()> {
     let rows: Vec<Row> = RUNTIMES.iter().map(row).collect();
-    print_report(args.json, &rows, || render(&rows));
-    Ok(())
+    print_report(args.json, &rows, || render(&rows))
 }
 
 fn row(rt: &'static Runtime) -> Row {

@@ -15,7 +15,7 @@ const MAX_ROWS: usize = 12;
 
 pub fn run(args: &StackArgs) -> Result<()> {
     let report = stack::stack(&args.zips)?;
-    super::print_report(args.json, &report, || render(&report));
+    super::print_report(args.json, &report, || render(&report))?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use crate::cli::VerifyArgs;
 use crate::console::Console;
 use crate::docker::{Cleanup, Engine};
 use crate::error::{Error, Result};
+use crate::stdout::printable;
 use crate::verify::{VerifyPlan, VerifyReport};
 
 pub async fn run(args: VerifyArgs, console: &Console) -> Result<()> {
@@ -25,17 +26,23 @@ pub async fn run(args: VerifyArgs, console: &Console) -> Result<()> {
         s = signals.recv() => Err(Error::interrupted(s)),
     };
     let report = finish_run(&engine, console, result, &mut signals).await?;
-    print_report(args.json, &report, || render(&report));
+    print_report(args.json, &report, || render(&report))?;
     verdict(&report, console)
 }
 
-/// One line per item: PASS or FAIL, what was tried, and the error.
+/// One line per item: PASS or FAIL, what was tried, and the error. Names and errors come from
+/// the layer and the container: their control characters are escaped.
 fn render(report: &VerifyReport) -> String {
     let mut out = String::new();
     for item in &report.items {
+        let name = printable(&item.item);
         match &item.error {
-            None => out.push_str(&format!("PASS  {:<8} {}\n", item.check, item.item)),
-            Some(e) => out.push_str(&format!("FAIL  {:<8} {}: {e}\n", item.check, item.item)),
+            None => out.push_str(&format!("PASS  {:<8} {name}\n", item.check)),
+            Some(e) => out.push_str(&format!(
+                "FAIL  {:<8} {name}: {}\n",
+                item.check,
+                printable(e)
+            )),
         }
     }
     out

@@ -7,7 +7,7 @@
 //!
 //! A run killed outright (SIGKILL, power loss) cannot remove its temporaries, so each holds an
 //! advisory lock on them while it lives; the next run writing beside the same target removes the
-//! ones nobody holds.
+//! ones nobody holds, and only files fclayer made (see `TEMP_MARK`).
 
 mod deflate;
 pub mod digest;
@@ -112,12 +112,9 @@ impl Output {
     /// Check that `target` can be written and create the temporary files beside it. Called before
     /// any container starts, so an unwritable output fails fast and leaves nothing behind.
     pub fn prepare(target: &Path) -> Result<Output> {
-        if target.is_dir() {
-            return Err(
-                Error::input(format!("output path {} is a directory", target.display()))
-                    .with_hint("give a file name, e.g. -o layer.zip"),
-            );
-        }
+        // First of all, before any temporary exists in its folder: the ZIP is renamed over the
+        // target, and a rename replaces whatever is there, /dev/null included.
+        check_replaceable(target)?;
         let name = target.file_name().ok_or_else(|| {
             Error::input(format!("output path {} has no file name", target.display()))
         })?;
@@ -131,37 +128,10 @@ impl Output {
                     .with_hint("create it first, or choose another -o path"),
             );
         }
-        let prefix = format!(".{}.", name.to_string_lossy());
-        let temp = |suffix: &str| {
-            // Each temporary is locked for as long as it lives (the lock dies with the process),
-            // which tells later runs it is not litter. Between creating and locking it, another
-            // run's `remove_stale` may take it for litter and delete it: then the path no longer
-            // names the locked file, and a new one is made. A file system without locks only
-            // loses that cleanup.
-            for _ in 0..5 {
-                // 0666 less the umask, like any file the user creates: a temporary file's own
-                // 0600 would otherwise survive the rename into the layer's place.
-                let file = tempfile::Builder::new()
-                    .prefix(&prefix)
-                    .suffix(suffix)
-                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
-                    .tempfile_in(&dir)
-                    .map_err(|e| {
-                        Error::io("write to", &dir, e).context("output path is not writable")
-                    })?;
-                let _ = file.as_file().try_lock();
-                if same_file(file.path(), file.as_file()) {
-                    return Ok(file);
-                }
-            }
-            Err(Error::build(format!(
-                "temporary files in {} keep disappearing: is another program deleting them?",
-                dir.display()
-            )))
-        };
+        let prefix = temp_prefix(&name.to_string_lossy());
         remove_stale(&dir, &prefix);
-        let spool = temp(".spool")?;
-        let zip = temp(".partial")?;
+        let spool = make_temporary(&dir, &prefix, ".spool")?;
+        let zip = make_temporary(&dir, &prefix, ".partial")?;
         register(spool.path());
         register(zip.path());
         Ok(Output {
@@ -173,6 +143,21 @@ impl Output {
 
     pub fn target(&self) -> &Path {
         &self.target
+    }
+
+    /// The files a pack into this output must leave out when it reads a folder that holds them
+    /// (`fclayer pack . -o layer.zip`): its own temporaries and the output itself, whose previous
+    /// version would otherwise end up inside the next one.
+    pub fn own_files(&self) -> Vec<FileId> {
+        let mut ids: Vec<FileId> = [self.spool.as_file(), self.zip.as_file()]
+            .into_iter()
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| FileId::of(&m))
+            .collect();
+        if let Ok(m) = std::fs::metadata(&self.target) {
+            ids.push(FileId::of(&m));
+        }
+        ids
     }
 
     /// A packer that spools into this output's spool file.
@@ -229,6 +214,8 @@ impl Output {
     }
 
     fn persist(self) -> Result<()> {
+        // Checked again: something may have been put at the target while the layer was built.
+        check_replaceable(&self.target)?;
         let Output { target, spool, zip } = self;
         unregister(spool.path());
         drop(spool);
@@ -240,29 +227,206 @@ impl Output {
     }
 }
 
-/// Whether `path` still names the open `file`.
-fn same_file(path: &Path, file: &File) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(path), file.metadata()) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
+/// A file's identity on this machine (device, inode and birth time), however its path is
+/// spelled. The birth time tells a file from a later one that got its freed inode number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+    born: Option<std::time::SystemTime>,
+}
+
+impl FileId {
+    pub fn of(meta: &std::fs::Metadata) -> FileId {
+        use std::os::unix::fs::MetadataExt;
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            born: meta.created().ok(),
+        }
     }
 }
 
-/// Remove temporaries of earlier runs beside the target (`.NAME.XXXXXX.spool` and `.partial`)
-/// whose lock nobody holds: their run was killed.
+/// Refuse an output path where renaming the ZIP would replace something that is not a regular
+/// file: a device (a copy of /dev/null), a FIFO, a socket, a directory, a link to one of these
+/// or to nothing. A link to a regular file is replaced by the layer, as `cp` would not but every
+/// `-o` writer that renames does; a missing path is created.
+pub fn check_replaceable(target: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::metadata(target) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return match std::fs::symlink_metadata(target) {
+                Ok(_) => Err(Error::input(format!(
+                    "output path {} is a symbolic link to nothing",
+                    target.display()
+                ))
+                .with_hint("remove the link, or choose another -o path")),
+                Err(_) => Ok(()),
+            };
+        }
+        // Its folder is missing or unreadable: the folder check says which.
+        Err(_) => return Ok(()),
+    };
+    let ft = meta.file_type();
+    let what = if ft.is_file() {
+        return Ok(());
+    } else if ft.is_dir() {
+        return Err(
+            Error::input(format!("output path {} is a directory", target.display()))
+                .with_hint("give a file name, e.g. -o layer.zip"),
+        );
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::input(format!(
+        "output path {} is {what}: writing the layer there would replace it",
+        target.display()
+    ))
+    .with_hint(
+        "give the path of a regular file (new or existing), e.g. -o layer.zip; nothing was written",
+    ))
+}
+
+/// fclayer's temporaries beside `NAME` are `.NAME.fclayer-RANDOM-TAG.spool` (or `.partial`).
+/// The TAG is made from the file's identity (`FileId`) and RANDOM: only the file fclayer created
+/// under that name carries it, so a user's own `.NAME.x.spool`, a file renamed to look like ours
+/// or a copy of one of ours is never taken for litter. (An extended attribute would say the same
+/// but is not kept by every file system; the name is.)
+const TEMP_MARK: &str = "fclayer-";
+
+fn temp_prefix(target_name: &str) -> String {
+    format!(".{target_name}.{TEMP_MARK}")
+}
+
+fn temp_tag(id: FileId, random: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"fclayer temporary v1\0");
+    h.update(id.dev.to_le_bytes());
+    h.update(id.ino.to_le_bytes());
+    let born = id
+        .born
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    h.update(born.to_le_bytes());
+    h.update(random.as_bytes());
+    hex::encode(&h.finalize()[..8])
+}
+
+/// Whether `name` (with `meta` from `symlink_metadata`) is a temporary fclayer made, for any
+/// target: the packer leaves such files out of the folders it packs.
+pub fn is_temporary(name: &std::ffi::OsStr, meta: &std::fs::Metadata) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some(i) = rest.rfind(&format!(".{TEMP_MARK}")) else {
+        return false;
+    };
+    temporary_of(
+        &format!(".{}", &rest[..i + 1 + TEMP_MARK.len()]),
+        name,
+        meta,
+    )
+}
+
+/// Whether `name` is a temporary made beside the target whose prefix is `prefix` and `meta` (not
+/// following links) is that very file.
+fn temporary_of(prefix: &str, name: &str, meta: &std::fs::Metadata) -> bool {
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let Some(rest) = rest
+        .strip_suffix(".spool")
+        .or_else(|| rest.strip_suffix(".partial"))
+    else {
+        return false;
+    };
+    let Some((random, tag)) = rest.rsplit_once('-') else {
+        return false;
+    };
+    meta.file_type().is_file()
+        && !random.is_empty()
+        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+        && tag == temp_tag(FileId::of(meta), random)
+}
+
+/// Create one locked, tagged temporary beside the target.
+fn make_temporary(dir: &Path, prefix: &str, suffix: &str) -> Result<NamedTempFile> {
+    let write_error =
+        |e: std::io::Error| Error::io("write to", dir, e).context("output path is not writable");
+    // 0666 less the umask, like any file the user creates: a temporary file's own 0600 would
+    // otherwise survive the rename into the layer's place. Created under a name no sweep looks
+    // at (`.new`), locked (the lock dies with the process, which tells later runs whether it is
+    // litter), then renamed to its tagged name, which needs its inode. (A run killed between
+    // the two leaves an empty `.new` that no run removes: what deleting a file that might not
+    // be ours would cost is worse.)
+    let file = tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".new")
+        .rand_bytes(10)
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(dir)
+        .map_err(write_error)?;
+    // A file system without locks only loses the cleanup after a killed run.
+    let _ = file.as_file().try_lock();
+    let id = FileId::of(&file.as_file().metadata().map_err(write_error)?);
+    let name = file
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let random = name
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_suffix(".new"))
+        .unwrap_or_default()
+        .to_string();
+    let tagged = dir.join(format!(
+        "{prefix}{random}-{}{suffix}",
+        temp_tag(id, &random)
+    ));
+    let (file, path) = file.into_parts();
+    // No-clobber: a file already at that name (it cannot be ours) stays.
+    path.persist_noclobber(&tagged)
+        .map_err(|e| write_error(e.error))?;
+    let path = tempfile::TempPath::try_from_path(&tagged).map_err(write_error)?;
+    Ok(NamedTempFile::from_parts(file, path))
+}
+
+/// Remove temporaries of earlier runs beside the target (see `TEMP_MARK`) whose lock nobody
+/// holds: their run was killed. Only files fclayer made are looked at, and only regular files are
+/// opened (a FIFO of that name would block the open).
 fn remove_stale(dir: &Path, prefix: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !name.starts_with(prefix) || !(name.ends_with(".spool") || name.ends_with(".partial")) {
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !temporary_of(prefix, name, &meta) {
             continue;
         }
-        let path = entry.path();
         if let Ok(file) = File::open(&path)
+            && file
+                .metadata()
+                .is_ok_and(|m| FileId::of(&m) == FileId::of(&meta))
             && file.try_lock().is_ok()
         {
             let _ = std::fs::remove_file(&path);
@@ -300,7 +464,7 @@ pub fn pack_dir(dir: &Path, target: &Path, opts: PackOptions, max_size: u64) -> 
     }
     let output = Output::prepare(target)?;
     let mut packer = output.packer(opts)?;
-    packer.add_dir(dir)?;
+    packer.add_dir_except(dir, &output.own_files())?;
     output.finish(packer, max_size)?.persist()
 }
 
@@ -308,21 +472,148 @@ pub fn pack_dir(dir: &Path, target: &Path, opts: PackOptions, max_size: u64) -> 
 mod tests {
     use super::*;
 
+    /// A temporary as a killed run leaves it: made by `Output`, its lock gone with its process.
+    fn dead_run_temporaries(target: &Path) -> Vec<PathBuf> {
+        let Output { spool, zip, .. } = Output::prepare(target).unwrap();
+        [spool, zip]
+            .into_iter()
+            .map(|f| {
+                unregister(f.path());
+                // Closing the file drops its lock; `keep` stops the removal.
+                f.into_temp_path().keep().unwrap()
+            })
+            .collect()
+    }
+
     #[test]
     fn temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("layer.zip");
-        let dead = dir.path().join(".layer.zip.abc123.partial");
-        std::fs::write(&dead, b"half").unwrap();
+        let dead = dead_run_temporaries(&target);
+        assert!(dead.iter().all(|p| p.exists()));
         let live = Output::prepare(&target).unwrap();
         let other = Output::prepare(&target).unwrap();
-        assert!(!dead.exists(), "a dead run's temporary stayed");
+        for p in &dead {
+            assert!(
+                !p.exists(),
+                "a dead run's temporary stayed: {}",
+                p.display()
+            );
+        }
         assert!(
-            live.zip.path().exists(),
+            live.zip.path().exists() && live.spool.path().exists(),
             "a live run's temporary was removed"
         );
         drop((live, other));
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn the_sweep_removes_only_files_fclayer_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("layer.zip");
+        // Names a user may well have, or that look like ours: none was made by fclayer.
+        let dead = dead_run_temporaries(&target);
+        let forged = dir.path().join(format!(
+            "{}{}",
+            dead[0].file_name().unwrap().to_str().unwrap(),
+            ".copy.spool"
+        ));
+        std::fs::copy(&dead[0], &forged).unwrap();
+        let really_dead = dead[1].clone();
+        let users = [
+            dir.path().join(".layer.zip.notes.spool"),
+            dir.path().join(".layer.zip.abc123.partial"),
+            dir.path()
+                .join(".layer.zip.fclayer-abc123-0123456789abcdef.spool"),
+            forged,
+        ];
+        for p in &users[..3] {
+            std::fs::write(p, b"mine").unwrap();
+        }
+        // A copy of a dead temporary under the very name of the original: another inode.
+        std::fs::remove_file(&dead[0]).unwrap();
+        std::fs::write(&dead[0], b"a copy, not ours").unwrap();
+        // A FIFO of our name must not block the sweep (opening it would wait for a writer).
+        let fifo = dir
+            .path()
+            .join(".layer.zip.fclayer-abc123-0123456789abcdef.partial");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = Output::prepare(&target).unwrap();
+        for p in users.iter().chain([&dead[0], &fifo]) {
+            assert!(
+                std::fs::symlink_metadata(p).is_ok(),
+                "{} was removed",
+                p.display()
+            );
+        }
+        assert!(!really_dead.exists(), "the dead temporary stayed");
+        drop(out);
+    }
+
+    #[test]
+    fn outputs_that_are_not_regular_files_are_refused_before_any_temporary() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.zip");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let dangling = dir.path().join("dangling.zip");
+        std::os::unix::fs::symlink(dir.path().join("nothing"), &dangling).unwrap();
+        let to_fifo = dir.path().join("to-fifo.zip");
+        std::os::unix::fs::symlink(&fifo, &to_fifo).unwrap();
+        let sock = dir.path().join("sock.zip");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        for (path, what) in [
+            (&fifo, "is a FIFO"),
+            (&sub, "is a directory"),
+            (&dangling, "symbolic link to nothing"),
+            (&to_fifo, "is a FIFO"),
+            (&sock, "is a socket"),
+        ] {
+            let e = Output::prepare(path).err().unwrap();
+            assert!(
+                e.message.contains(what),
+                "{}: {}",
+                path.display(),
+                e.message
+            );
+            assert_eq!(e.kind, crate::error::Kind::BadInput);
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.contains(TEMP_MARK)),
+            "temporaries made: {names:?}"
+        );
+        assert!(
+            std::fs::symlink_metadata(&fifo)
+                .unwrap()
+                .file_type()
+                .is_fifo()
+        );
+    }
+
+    #[test]
+    fn human_bytes_reads_well() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(28_225_258), "28.2 MB");
+        assert_eq!(human_bytes(500_000_000), "500.0 MB");
     }
 }

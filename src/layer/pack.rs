@@ -621,6 +621,14 @@ impl Packer {
 
     /// Add a directory tree from disk, its contents becoming the layer's root.
     pub fn add_dir(&mut self, root: &Path) -> Result<()> {
+        self.add_dir_except(root, &[])
+    }
+
+    /// `add_dir`, leaving out the files `skip` names (the output and its temporaries, when the
+    /// output lies inside the tree) and any temporary fclayer made. Left out, not refused:
+    /// `fclayer pack . -o layer.zip` is the obvious way to pack the current folder, and its
+    /// second run must give the first run's bytes, not a layer holding the first layer.
+    pub fn add_dir_except(&mut self, root: &Path, skip: &[super::FileId]) -> Result<()> {
         let meta = std::fs::metadata(root).at("read", root)?;
         if !meta.is_dir() {
             return Err(Error::input(format!(
@@ -628,10 +636,10 @@ impl Packer {
                 root.display()
             )));
         }
-        self.walk(root, root)
+        self.walk(root, root, skip)
     }
 
-    fn walk(&mut self, root: &Path, dir: &Path) -> Result<()> {
+    fn walk(&mut self, root: &Path, dir: &Path, skip: &[super::FileId]) -> Result<()> {
         use std::os::unix::ffi::OsStrExt;
         use std::os::unix::fs::PermissionsExt;
         let mut names: Vec<_> = std::fs::read_dir(dir)
@@ -651,11 +659,14 @@ impl Packer {
             let ft = meta.file_type();
             if ft.is_dir() {
                 self.record(path, Kind::Dir)?;
-                self.walk(root, &full)?;
+                self.walk(root, &full, skip)?;
             } else if ft.is_file() {
-                let mut f = File::open(&full).at("open", &full)?;
+                if skip.contains(&super::FileId::of(&meta)) || super::is_temporary(&name, &meta) {
+                    continue;
+                }
+                let f = File::open(&full).at("open", &full)?;
                 let exec = meta.permissions().mode() & 0o111 != 0;
-                self.add_file(path, meta.len(), exec, &mut f)?;
+                self.add_local_file(path, &full, f, exec)?;
             } else if ft.is_symlink() {
                 let target = std::fs::read_link(&full).at("read link", &full)?;
                 let target = target.to_str().ok_or_else(|| {
@@ -672,6 +683,55 @@ impl Packer {
             self.collect_ready()?;
         }
         Ok(())
+    }
+
+    /// Add a regular file of a local folder, open as `f`. Its size is taken once it is open; if
+    /// it then ends early, grows, or is rewritten while it is read, the layer would hold bytes
+    /// that never were the file's, so that is an error naming the file (not a cut stream: no
+    /// container is involved).
+    fn add_local_file(&mut self, path: String, full: &Path, f: File, exec: bool) -> Result<()> {
+        let before = f.metadata().at("read", full)?;
+        self.add_local_file_as(path, full, f, exec, &before)
+    }
+
+    /// `add_local_file` with the file's metadata as taken when it was opened.
+    fn add_local_file_as(
+        &mut self,
+        path: String,
+        full: &Path,
+        f: File,
+        exec: bool,
+        before: &std::fs::Metadata,
+    ) -> Result<()> {
+        let size = before.len();
+        let mut reader = Watched {
+            inner: f,
+            read: 0,
+            eof: false,
+        };
+        let added = self.add_file(path, size, exec, &mut reader);
+        let read = reader.read;
+        // One byte more than it said: it grew (or its file system reports a wrong size).
+        let grew = added.is_ok() && reader.inner.read(&mut [0u8; 1]).is_ok_and(|n| n > 0);
+        let after = reader.inner.metadata().ok();
+        let rewritten = after
+            .as_ref()
+            .is_some_and(|a| a.len() != size || a.modified().ok() != before.modified().ok());
+        let short = added.is_err() && reader.eof && read < size;
+        if grew || short || (added.is_ok() && rewritten) {
+            let now = after.map_or(String::new(), |a| format!(", {} now", a.len()));
+            let read = if grew {
+                format!("more than {read}")
+            } else {
+                read.to_string()
+            };
+            return Err(Error::build(format!(
+                "{} changed while it was being packed: {size} bytes when its reading began, {read} read{now}",
+                full.display(),
+            ))
+            .with_hint("pack a folder nothing writes to while fclayer reads it (stop what writes there, or copy the folder first); files of /proc and /sys report sizes they do not have and cannot be packed"));
+        }
+        added
     }
 
     /// Phase 2: check the tree and write the ordered ZIP into `out`.
@@ -900,6 +960,23 @@ impl Ordered<'_> {
     }
 }
 
+/// A local file being read, counting its bytes and noting its end (to tell a file that shrank
+/// from a read error).
+struct Watched {
+    inner: File,
+    read: u64,
+    eof: bool,
+}
+
+impl Read for Watched {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        self.eof |= n == 0 && !buf.is_empty();
+        Ok(n)
+    }
+}
+
 fn link_name<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<String> {
     let raw = entry.link_name_bytes().unwrap_or_default();
     String::from_utf8(raw.into_owned()).map_err(|_| {
@@ -1048,6 +1125,55 @@ mod tests {
         // python/, python/a.py, python/b.py: the length is set, then every entry counted.
         assert_eq!(written.0.0.load(Ordering::Relaxed), 3);
         assert_eq!(written.0.1.load(Ordering::Relaxed), 3);
+    }
+
+    /// A local file that changes between the moment its size is taken (once it is open) and
+    /// the end of its reading: shrunk, grown, or rewritten in place at the same size. The change
+    /// is made between the two, as another process would make it.
+    #[test]
+    fn a_local_file_that_changes_while_read_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.bin");
+        // Read whole, and read in pieces.
+        for size in [1000u64, SMALL_FILE + 10] {
+            for change in ["shrink", "grow", "rewrite"] {
+                std::fs::write(&path, vec![7u8; size as usize]).unwrap();
+                let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+                File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(old)
+                    .unwrap();
+                let f = File::open(&path).unwrap();
+                let before = f.metadata().unwrap();
+                let other = File::options().write(true).open(&path).unwrap();
+                match change {
+                    "shrink" => other.set_len(size / 2).unwrap(),
+                    "grow" => other.set_len(size + 100).unwrap(),
+                    _ => other.write_all_at(b"new", 10).unwrap(),
+                }
+                let mut packer = Packer::new(tempfile::tempfile().unwrap(), PackOptions::default());
+                let e = packer
+                    .add_local_file_as("python/data.bin".into(), &path, f, false, &before)
+                    .unwrap_err();
+                assert!(
+                    e.message
+                        .contains("data.bin changed while it was being packed"),
+                    "{size} {change}: {}",
+                    e.message
+                );
+                assert!(!e.message.contains("stream"), "{}", e.message);
+            }
+        }
+        // Unchanged: packed.
+        std::fs::write(&path, b"same").unwrap();
+        let f = File::open(&path).unwrap();
+        let before = f.metadata().unwrap();
+        let mut packer = Packer::new(tempfile::tempfile().unwrap(), PackOptions::default());
+        packer
+            .add_local_file_as("python/data.bin".into(), &path, f, false, &before)
+            .unwrap();
     }
 
     #[test]
