@@ -33,10 +33,11 @@ example: images build
 test: test-docker test-podman
 
 # Everything against Docker, except the tests written for Podman (named on_podman_*, and
-# on_rootless_podman_*).
+# on_rootless_podman_*) and `write_cases`, which only writes the hostile inputs out for measuring
+# (tests/hostile_layers.rs).
 test-docker: images
 	scripts/oracle-venv.sh
-	$(CARGO) test --locked --no-fail-fast -- --include-ignored --test-threads=1 --skip on_podman_ --skip on_rootless_podman_
+	$(CARGO) test --locked --no-fail-fast -- --include-ignored --test-threads=1 --skip on_podman_ --skip on_rootless_podman_ --skip write_cases
 
 # The end-to-end tests that matter most, against rootful Podman (its own store, its own socket),
 # then tests/e2e_podman.rs (Podman's quirks, engine discovery, rootless Podman as a normal user).
