@@ -81,6 +81,7 @@ test-unit:
 check:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	scripts/structure-check.py src
 
 fmt:
 	$(CARGO) fmt

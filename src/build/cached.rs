@@ -8,8 +8,8 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 
 use super::Outcome;
-use super::finish::{frozen_check, write_manifest};
 use super::images::Images;
+use super::record::{frozen_check, write_manifest};
 use crate::cache::{self, BuildCache, KeyBuilder};
 use crate::console::Console;
 use crate::error::Result;

@@ -4,8 +4,6 @@
 //! installer that failed, its exit code and the end of its log. A cross-platform build goes
 //! through `cross` instead, which comes back here for what needs the target.
 
-use super::cross;
-use super::images::Images;
 use super::inputs::INPUT_ROOT;
 use crate::console::Console;
 use crate::docker::Engine;
@@ -17,25 +15,6 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
 use crate::plan::BuildPlan;
 use crate::runtime::{Kind, Runtime, apt, java, node, php, python};
-
-/// Run the plan's installers in the images of step 2. Returns the containers holding /opt.
-pub(super) async fn run_installers(
-    plan: &BuildPlan,
-    images: &Images,
-    inputs: Vec<u8>,
-    engine: &Engine,
-    console: &Console,
-) -> Result<Vec<Container>> {
-    let kinds = plan.mode.kinds();
-    match images {
-        Images::Native(image) => Ok(vec![
-            install(plan, kinds, inputs, image, engine, console).await?,
-        ]),
-        Images::Cross { fetch, native, .. } => {
-            cross::install(plan, &inputs, fetch, native, engine, console).await
-        }
-    }
-}
 
 /// What the apt installer reports it installed, into the manifest.
 pub(super) async fn read_apt_reports(

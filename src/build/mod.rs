@@ -10,7 +10,7 @@
 //!    (`dockerfile`).
 //! 3. Cache (`cached`): hash everything that decides the result into a key; on a hit, copy the
 //!    cached ZIP into place without starting a container. That ends the build.
-//! 4. Install (`install`, `cross`): create a labelled container for the target platform, upload
+//! 4. Install (`run_installers`: `install` natively, `cross` for another platform): create a labelled container for the target platform, upload
 //!    the inputs (project files, installer scripts, CA bundle) through the archive API and run
 //!    the installers in order; on failure show the exit code and the end of the log. Dockerfile
 //!    mode: create a container from the built image and run nothing.
@@ -18,8 +18,8 @@
 //!    packer (validated entry by entry, compressed in parallel, never unpacked on disk).
 //! 6. Gate (`finish::write_and_check`): write the ordered ZIP, enforce the size budget, hash it,
 //!    run the ELF gate and --frozen's comparison, while the containers are removed.
-//! 7. Finish (`finish::commit`): move the ZIP into place, write the manifest beside it, store
-//!    it in the cache, print the summary.
+//! 7. Finish (`finish::commit`): move the ZIP into place, write the manifest beside it
+//!    (`record`, shared with a cache hit), store it in the cache, print the summary.
 
 mod cached;
 mod cross;
@@ -28,6 +28,7 @@ mod finish;
 mod images;
 mod inputs;
 mod install;
+mod record;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -44,6 +45,7 @@ use crate::layer::pack::{Counted, PackOptions, Packer};
 use crate::layer::{LayerInfo, Output, human_bytes};
 use crate::manifest::Manifest;
 use crate::plan::{BuildPlan, Mode};
+use images::Images;
 
 pub use inputs::{Inputs, inputs};
 
@@ -98,7 +100,7 @@ pub async fn build(
                 return hit.commit(plan, output, manifest, started, console);
             }
             // 4. Install.
-            let containers = install::run_installers(plan, &images, tar, engine, console).await?;
+            let containers = run_installers(plan, &images, tar, engine, console).await?;
             install::read_apt_reports(&containers, &mut manifest).await?;
             Made {
                 containers,
@@ -140,6 +142,25 @@ pub async fn build(
         started,
         console,
     )
+}
+
+/// Run the plan's installers in the images of step 2. Returns the containers holding /opt.
+async fn run_installers(
+    plan: &BuildPlan,
+    images: &Images,
+    inputs: Vec<u8>,
+    engine: &Engine,
+    console: &Console,
+) -> Result<Vec<Container>> {
+    let kinds = plan.mode.kinds();
+    match images {
+        Images::Native(image) => Ok(vec![
+            install::install(plan, kinds, inputs, image, engine, console).await?,
+        ]),
+        Images::Cross { fetch, native, .. } => {
+            cross::install(plan, &inputs, fetch, native, engine, console).await
+        }
+    }
 }
 
 fn announce(plan: &BuildPlan, console: &Console) {
