@@ -45,8 +45,9 @@ fn context(path: &str) -> Result<Context> {
     Ok(Context { tar, hash })
 }
 
-/// The Dockerfile text of a runtime's build image (for `fclayer runtimes --dockerfile`).
-pub fn dockerfile(runtime: &Runtime) -> &'static str {
+/// The Dockerfile text of a runtime's build image.
+#[cfg(test)]
+fn dockerfile(runtime: &Runtime) -> &'static str {
     IMAGES
         .get_file(format!("{}/Dockerfile", runtime.dockerfile_dir()))
         .and_then(|f| f.contents_utf8())

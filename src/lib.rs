@@ -4,29 +4,29 @@
 //! Data flow of a build: `plan` (arguments → validated plan) → `docker` (build image, container,
 //! archive API) → `extract` + `layer::pack` (untrusted tar stream → ordered ZIP) → digests.
 
-pub mod build;
-pub mod cache;
+pub(crate) mod build;
+pub(crate) mod cache;
 pub mod cli;
 pub mod console;
-pub mod docker;
+pub(crate) mod docker;
 pub mod error;
-pub mod extract;
+pub(crate) mod extract;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod images;
+pub(crate) mod images;
 pub mod layer;
 pub mod manifest;
-pub mod native;
-pub mod paths;
-pub mod plan;
-pub mod project;
-pub mod publish;
-pub mod runtime;
-pub mod secrets;
+pub(crate) mod native;
+pub(crate) mod paths;
+pub(crate) mod plan;
+pub(crate) mod project;
+pub(crate) mod publish;
+pub(crate) mod runtime;
+pub(crate) mod secrets;
 pub mod stdout;
-pub mod tarball;
-pub mod units;
-pub mod verify;
+pub(crate) mod tarball;
+pub(crate) mod units;
+pub(crate) mod verify;
 
 mod commands;
 

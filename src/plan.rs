@@ -124,7 +124,6 @@ fn npm_var(var: &str) -> bool {
 /// Extra CA certificates for the installer's TLS.
 #[derive(Debug)]
 pub struct CaBundle {
-    pub source: PathBuf,
     pub pem: Vec<u8>,
 }
 
@@ -583,7 +582,7 @@ fn ca_bundle(flag: Option<&Path>, ssl_cert_file: Option<&Path>) -> Result<Option
             "give a PEM file of CA certificates, such as /etc/ssl/certs/ca-certificates.crt",
         ));
     }
-    Ok(Some(CaBundle { source: path, pem }))
+    Ok(Some(CaBundle { pem }))
 }
 
 #[cfg(test)]

@@ -89,7 +89,6 @@ impl Hit {
             image: manifest.build_image.tag.clone(),
             image_id: manifest.build_image.id.clone(),
             seconds: started.elapsed().as_secs_f64(),
-            manifest,
         })
     }
 }

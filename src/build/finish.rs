@@ -148,7 +148,6 @@ pub(super) fn commit(
         image,
         image_id: manifest.build_image.id.clone(),
         seconds: started.elapsed().as_secs_f64(),
-        manifest,
     })
 }
 

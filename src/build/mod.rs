@@ -43,7 +43,6 @@ use crate::docker::run::Container;
 use crate::error::{Error, Result};
 use crate::layer::pack::{Counted, PackOptions, Packer};
 use crate::layer::{LayerInfo, Output, human_bytes};
-use crate::manifest::Manifest;
 use crate::plan::{BuildPlan, Mode};
 use images::Images;
 
@@ -58,8 +57,6 @@ pub struct Outcome {
     pub image: String,
     pub image_id: String,
     pub seconds: f64,
-    #[serde(skip)]
-    pub manifest: Manifest,
 }
 
 /// The containers whose /opt is the layer (a cross build has one per path taken), and what the

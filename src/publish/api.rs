@@ -159,10 +159,6 @@ impl Client {
         }
     }
 
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
-    }
-
     fn versions_path(layer: &str) -> String {
         format!(
             "/{API_VERSION}/layers/{}/versions",

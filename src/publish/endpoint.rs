@@ -5,8 +5,6 @@
 
 use crate::error::{Error, Result};
 
-/// Environment variable overriding the FC endpoint (`--endpoint` wins over it).
-pub const ENDPOINT_ENV: &str = "FCLAYER_FC_ENDPOINT";
 /// Environment variable overriding the OSS endpoint (`--oss-endpoint` wins over it).
 pub const OSS_ENDPOINT_ENV: &str = "FCLAYER_OSS_ENDPOINT";
 

@@ -161,6 +161,7 @@ impl Utc {
         Utc { secs }
     }
 
+    #[cfg(test)]
     pub fn from_unix(secs: u64) -> Utc {
         Utc { secs }
     }

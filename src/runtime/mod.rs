@@ -93,6 +93,7 @@ pub enum Debian {
 }
 
 impl Debian {
+    #[cfg(test)]
     pub const ALL: [Debian; 4] = [
         Debian::Stretch,
         Debian::Buster,
@@ -146,16 +147,6 @@ impl Debian {
             Debian::Bullseye => (1, 3, 12),
             Debian::Bookworm => (1, 3, 13),
         }
-    }
-
-    /// Tag of a plain Debian image of this release, for `--base-image`-style overrides.
-    pub fn docker_tag(self) -> String {
-        format!("debian:{}", self.number())
-    }
-
-    /// Whether the release's packages have moved to archive.debian.org (its mirrors are gone).
-    pub fn archived(self) -> bool {
-        matches!(self, Debian::Stretch | Debian::Buster)
     }
 }
 
@@ -270,8 +261,6 @@ pub struct Runtime {
 }
 
 /// FC runtime images live on Docker Hub (and registry.cn-beijing.aliyuncs.com for users in China).
-const FC_IMAGE_VERSION: &str = "3.1.0";
-
 macro_rules! fc_images {
     ($rt:literal) => {
         (
@@ -447,11 +436,6 @@ impl Runtime {
     /// Path of this runtime's build-image Dockerfile inside `images/`.
     pub fn dockerfile_dir(&self) -> String {
         format!("debian{}/{}", self.debian.number(), self.name)
-    }
-
-    /// Version part of the FC images' tags.
-    pub fn fc_image_version() -> &'static str {
-        FC_IMAGE_VERSION
     }
 }
 
