@@ -227,6 +227,7 @@ pub async fn build(
                     let versions = manifest::parse_versions(&String::from_utf8_lossy(&report));
                     manifest.packages.insert("apt".into(), versions);
                 }
+                crate::slim::report_container(container, console).await?;
             }
             let tag = manifest.build_image.tag.clone();
             (containers, tag)
@@ -336,6 +337,9 @@ pub async fn build(
         r?;
     }
     let (finished, manifest) = checked.map_err(|(_, e)| e)?;
+    if plan.slim && matches!(plan.mode, Mode::Install { .. }) {
+        crate::slim::verify_slim(plan, finished.zip_path(), engine, console).await?;
+    }
     // A rename into place.
     let info = finished.persist()?;
     write_manifest(&target_path, &manifest, console);
@@ -405,7 +409,9 @@ fn build_key(
         .part("apt", apt.join(" ").as_bytes())
         .part("mtime", format!("{:?}", pack.mtime).as_bytes())
         .part("level", &pack.level.to_le_bytes())
-        .part("zip", crate::layer::pack::FORMAT.as_bytes());
+        .part("zip", crate::layer::pack::FORMAT.as_bytes())
+        .part("bytecode", &[u8::from(plan.bytecode)])
+        .part("slim", &[u8::from(plan.slim)]);
     for kind in kinds {
         k.part("kind", kind.name().as_bytes());
     }
@@ -531,6 +537,16 @@ fn installer_env(
         });
     }
     env.push(("FCLAYER_ARCH".into(), plan.arch.name().into()));
+    // Byte-code and --slim run in entry.sh after the installers (images/install/bytecode.py,
+    // slim.py); FCLAYER_PYVER is the version whose magic number the byte-code must carry.
+    if let Some(py) = rt.python.filter(|_| kinds.contains(&Kind::Python)) {
+        env.push(("FCLAYER_PYVER".into(), py.version.into()));
+        env.push((
+            "FCLAYER_BYTECODE".into(),
+            u8::from(plan.bytecode).to_string(),
+        ));
+    }
+    env.push(("FCLAYER_SLIM".into(), u8::from(plan.slim).to_string()));
     env.extend(plan.env.iter().cloned());
     if plan.ca.is_some() {
         for name in [

@@ -19,7 +19,9 @@ pub mod native;
 pub mod paths;
 pub mod plan;
 pub mod project;
+pub mod pyc;
 pub mod runtime;
+pub mod slim;
 pub mod tarball;
 pub mod verify;
 

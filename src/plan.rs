@@ -43,6 +43,10 @@ pub struct BuildPlan {
     pub emulate: bool,
     /// Base of the fetch image that cross-platform builds run on the engine's own platform.
     pub native_base: String,
+    /// Python layers get hash-based byte-code (images/install/bytecode.py).
+    pub bytecode: bool,
+    /// --slim: images/install/slim.py after the installers, then verify's checks on the ZIP.
+    pub slim: bool,
 }
 
 /// How the layer's contents are made.
@@ -116,6 +120,10 @@ pub struct LayerSpec {
     pub target: Option<String>,
     pub base_image: Option<String>,
     pub platform: Option<String>,
+    /// Compile Python byte-code into the layer (`--no-bytecode`, `bytecode = false`).
+    pub bytecode: bool,
+    /// `--slim` (or `slim = true`).
+    pub slim: bool,
 }
 
 /// The layers a `fclayer build` command line names: one project folder, every layer of a
@@ -143,6 +151,8 @@ pub fn layer_specs(args: &BuildArgs) -> Result<Vec<LayerSpec>> {
             target: args.target.clone(),
             base_image: args.base_image.clone(),
             platform: args.platform.clone(),
+            bytecode: !args.no_bytecode,
+            slim: args.slim,
         }
     };
     // A layer of ./fclayer.toml by name comes first: a layer's folder is often named like it.
@@ -282,6 +292,8 @@ fn file_specs(
             target: args.target.clone().or_else(|| decl.target.clone()),
             base_image: args.base_image.clone().or_else(|| decl.base_image.clone()),
             platform: args.platform.clone().or_else(|| decl.platform.clone()),
+            bytecode: !args.no_bytecode && decl.bytecode.unwrap_or(true),
+            slim: args.slim || decl.slim.unwrap_or(false),
         });
     }
     Ok(out)
@@ -390,6 +402,8 @@ impl BuildPlan {
             frozen: args.frozen,
             emulate: args.emulate,
             native_base: args.native_base.clone(),
+            bytecode: spec.bytecode,
+            slim: spec.slim,
         })
     }
 }

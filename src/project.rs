@@ -42,6 +42,10 @@ pub struct LayerDecl {
     #[serde(default)]
     pub build_args: BTreeMap<String, String>,
     pub target: Option<String>,
+    /// Python byte-code in the layer (default true; `--no-bytecode` turns it off).
+    pub bytecode: Option<bool>,
+    /// `--slim` for this layer.
+    pub slim: Option<bool>,
 }
 
 impl ProjectFile {

@@ -414,6 +414,8 @@ pub struct Report {
     pub largest: Vec<LargeFile>,
     pub links: Vec<Link>,
     pub warnings: Vec<String>,
+    /// The Python byte-code it carries, and for which Python (read from the magic numbers).
+    pub bytecode: crate::pyc::Bytecode,
 }
 
 /// Inspect the layer ZIP at `path`, listing its `top` largest files.
@@ -529,6 +531,8 @@ pub fn inspect(path: &Path, top: usize) -> Result<Report> {
         largest,
         links,
         warnings,
+        // Only .pyc headers are read; a ZIP the listing could read but this cannot has none.
+        bytecode: crate::pyc::bytecode_in(path).unwrap_or_default(),
     })
 }
 

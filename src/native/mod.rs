@@ -418,6 +418,12 @@ pub fn check_zip(path: &Path, target: &Target) -> Result<Report> {
             via_opt_lib.join(", ")
         ));
     }
+    // Byte-code for another Python loads nothing: a warning, not a finding (the layer works).
+    if let Some(python) = target.python
+        && let Some(warning) = crate::pyc::bytecode_in(path)?.mismatch(target.runtime, python)
+    {
+        notes.push(warning);
+    }
     let passed = files.iter().all(|f| f.findings.is_empty()) && wheels.is_empty();
     Ok(Report {
         layer: path.display().to_string(),
