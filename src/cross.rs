@@ -122,6 +122,62 @@ impl Cross<'_> {
         }
     }
 
+    /// Byte-code must carry the runtime's magic number, and the fetch image has no interpreter of
+    /// the runtime's Python version (its python3 is its Debian's): the fetched /opt/python moves
+    /// into a container of the target's build image, which compiles it with its own interpreter
+    /// under emulation (images/install/python-staged.sh, then entry.sh's byte-code step). Only
+    /// the compilation is emulated; --slim already ran natively. Returns the container holding
+    /// /opt/python now.
+    async fn bytecode_emulated<F, Fut>(
+        &self,
+        fetched: Container,
+        mut target_image: F,
+    ) -> Result<Container>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(BuildImage, String)>>,
+    {
+        let plan = self.plan;
+        let tree = fetched.read_tree("/opt/python").await;
+        fetched.remove().await?;
+        let tree = tree?;
+        let (image, volume) = target_image().await?;
+        let mut spec = self.spec(&image.tag, plan.platform, "python-staged", &[], &volume);
+        spec.env.retain(|e| !e.starts_with("FCLAYER_SLIM="));
+        spec.env.push("FCLAYER_SLIM=0".into());
+        spec.hold = true;
+        let container = self.engine.create_container(&spec).await?;
+        container.upload("/", self.inputs.to_vec()).await?;
+        let mut stage = crate::tarball::TarBuilder::new();
+        stage.dir("fclayer/stage")?;
+        container.upload("/", stage.finish()?).await?;
+        container.upload("/fclayer/stage", tree).await?;
+        let step = self.console.step(
+            "Compiling",
+            format!(
+                "byte-code under emulation in container {} (the fetch image has no Python {})",
+                container.short_id(),
+                plan.runtime.python.map_or("3", |l| l.version)
+            ),
+        );
+        let exit = container
+            .run(plan.timeout, self.console, &plan.secrets)
+            .await?;
+        if exit.code != 0 {
+            drop(step);
+            container.remove().await?;
+            return Err(Error::build(format!(
+                "compiling byte-code for {} under emulation failed ({})",
+                plan.platform,
+                exit.describe()
+            ))
+            .with_details(tail_details(&exit.tail))
+            .with_hint("--no-bytecode builds the layer without byte-code"));
+        }
+        step.done("done");
+        Ok(container)
+    }
+
     /// Python for the target from the engine's own platform; wheels for requirements that have
     /// none are built under emulation in `target_image()`. Returns the container holding
     /// /opt/python.
@@ -193,6 +249,9 @@ impl Cross<'_> {
                         plan.arch.name()
                     )
                 });
+                if exit.lines.iter().any(|l| l.contains("byte-code: deferred")) {
+                    return self.bytecode_emulated(container, target_image).await;
+                }
                 return Ok(container);
             }
             drop(step);
