@@ -123,13 +123,17 @@ def python_rules(root, cache_tag):
     for top, dirs, _ in walk_sorted(root):
         for d in list(dirs):
             path = os.path.join(top, d)
+            # Nested ones are candidates too (numpy/testing is kept, numpy/testing/tests is not).
             if d in ("tests", "testing") and os.path.isfile(os.path.join(top, "__init__.py")):
                 candidates.append(path)
-                dirs.remove(d)  # nested test folders go with it
             elif d.endswith(".dist-info") or d.endswith(".egg-info"):
                 dirs.remove(d)
     if candidates:
-        inside = lambda p: next((c for c in candidates if p.startswith(c + os.sep)), None)  # noqa: E731
+        def inside(p):
+            """The innermost candidate holding p."""
+            owners = [c for c in candidates if p.startswith(c + os.sep)]
+            return max(owners, key=len) if owners else None
+
         names = {c: module_name(root, os.path.join(c, "__init__.py")) for c in candidates}
         refs = {}  # file -> imported names
         for top, _, files in walk_sorted(root):
@@ -150,9 +154,12 @@ def python_rules(root, cache_tag):
                         continue
                     n = names[c]
                     if any(i == n or i.startswith(n + ".") for i in imported):
-                        kept.add(c)
+                        # A kept package keeps the candidates it sits in.
+                        kept.update(o for o in candidates if c == o or c.startswith(o + os.sep))
                         changed = True
         for c in candidates:
+            if not os.path.exists(c):
+                continue  # inside a candidate removed before it
             if c in kept:
                 print("fclayer: slim: kept %s (imported by the package)" % os.path.relpath(c, root))
             else:
