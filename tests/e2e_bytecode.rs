@@ -382,7 +382,7 @@ fn cross_builds_carry_byte_code_of_the_runtimes_python() {
         .run();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        !stderr(&out).contains("under emulation"),
+        !stderr(&out).contains("Compiling byte-code"),
         "{}",
         stderr(&out)
     );
@@ -414,4 +414,52 @@ fn cross_builds_carry_byte_code_of_the_runtimes_python() {
         "native and emulated byte-code differ"
     );
     assert!(fclayer_containers().is_empty(), "containers left behind");
+}
+
+/// A Node.js layer with an addon compiled by node-gyp through node-pre-gyp (bcrypt: no prebuilt
+/// binary is reachable here): --slim drops the build folder once the addon is in place, and the
+/// addon still hashes and verifies.
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn slim_node_layer_drops_node_pre_gyp_leftovers_and_the_addon_still_works() {
+    require_engine_and(&["debian:12"]);
+    let tmp = tempdir();
+    let project = tmp.path().join("api");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("package.json"),
+        r#"{ "name": "api", "version": "1.0.0", "dependencies": { "bcrypt": "5.1.1" } }"#,
+    )
+    .unwrap();
+    let zip = tmp.path().join("slim.zip");
+    let out = Build::on("nodejs18", "debian:12", &project)
+        .arg("--slim")
+        .out(&zip)
+        .run();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("node-pre-gyp-staging:"), "{err}");
+    let names = zip_names(&zip);
+    assert!(
+        !names.iter().any(|n| n.contains("/build-tmp-napi-")),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.ends_with("bcrypt/lib/binding/napi-v3/bcrypt_lib.node"))
+    );
+    let image = newest_image("fclayer/build-nodejs18");
+    let out = run_read_only(
+        &image,
+        &zip,
+        &["NODE_PATH=/opt/nodejs/node_modules"],
+        &[
+            "node",
+            "-e",
+            "const b = require('bcrypt'); console.log(b.compareSync('x', b.hashSync('x', 4)))",
+        ],
+    );
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "true");
 }

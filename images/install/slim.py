@@ -17,7 +17,9 @@ Rules (each reported as `RULE FILES BYTES` in /fclayer/report/slim.txt, which fc
 - python-foreign-pycache: `.pyc` files in `__pycache__` for another Python than the runtime's
   (their tag is not CACHE_TAG): the runtime ignores them.
 - node-gyp-intermediates: `build/Release/obj.target`, `build/Release/.deps`, `build/Release/obj`
-  of node-gyp builds (object files and dependency lists; the addon is `build/Release/*.node`).
+  (and the same below node-pre-gyp's `build-tmp-*/Release`) of node-gyp builds (object files and dependency lists; the addon is `build/Release/*.node`).
+- node-pre-gyp-staging: node-pre-gyp's `build-tmp-napi-vN/` build folder, once the addon it
+  built is in the package.json's `binary.module_path` (where node-pre-gyp loads it from).
 - node-docs-examples: `docs/`, `doc/`, `example/`, `examples/` folders at the top of an npm package
   when no other file of the package names them.
 - strip-debug: `strip --strip-debug` on ELF shared objects and programs that no tool patched, kept
@@ -213,15 +215,48 @@ def mentions(package, folder, name):
     return False
 
 
+def pre_gyp_staging(package):
+    """node-pre-gyp builds in build-tmp-napi-vN/ and copies the addon to the package.json's
+    binary.module_path, which is where it loads it from: the build folder is left over once that
+    copy exists."""
+    try:
+        import json
+        with open(os.path.join(package, "package.json"), encoding="utf-8") as f:
+            binary = json.load(f).get("binary") or {}
+    except (OSError, ValueError):
+        return []
+    module_path = binary.get("module_path") if isinstance(binary, dict) else None
+    if not isinstance(module_path, str):
+        return []
+    out = []
+    for d in sorted(os.listdir(package)):
+        m = re.match(r"build-tmp-napi-v(\d+)$", d)
+        if not m:
+            continue
+        target = os.path.normpath(os.path.join(
+            package, module_path.replace("{napi_build_version}", m.group(1))))
+        if not target.startswith(package + os.sep) or not os.path.isdir(target):
+            continue
+        if any(f.endswith(".node") for f in os.listdir(target)):
+            out.append(os.path.join(package, d))
+    return out
+
+
 def node_rules(root):
     for top, dirs, _ in walk_sorted(root):
-        if os.path.basename(top) == "Release" and os.path.basename(os.path.dirname(top)) == "build":
+        parent = os.path.basename(os.path.dirname(top))
+        if os.path.basename(top) == "Release" and (parent == "build" or parent.startswith("build-tmp-")):
             for d in ("obj.target", ".deps", "obj"):
                 if d in dirs:
                     remove("node-gyp-intermediates", os.path.join(top, d))
                     dirs.remove(d)
         if os.path.basename(top) == "node_modules":
             for package in node_packages(top):
+                staged = pre_gyp_staging(package)
+                for d in staged:
+                    remove("node-pre-gyp-staging", d)
+                    if os.path.basename(d) in dirs:
+                        dirs.remove(os.path.basename(d))
                 for d in ("docs", "doc", "example", "examples"):
                     folder = os.path.join(package, d)
                     if os.path.isdir(folder) and not os.path.islink(folder):
@@ -385,7 +420,8 @@ def main():
     refused = strip_rule(root)
     lines = []
     for rule in ("python-tests", "python-stubs", "python-foreign-pycache",
-                 "node-gyp-intermediates", "node-docs-examples", "strip-debug"):
+                 "node-gyp-intermediates", "node-pre-gyp-staging", "node-docs-examples",
+                 "strip-debug"):
         n, b = REPORT.get(rule, (0, 0))
         lines.append("%s %d %d" % (rule, n, b))
     lines.append("total %d %d" % (before - tree_size(root), before))

@@ -33,7 +33,11 @@ cold_import() {
   local name=$1 zip=$2 stmt=$3 dir=$COLD_DIR/unpacked/$1 image i t
   rm -rf "$dir" && mkdir -p "$dir"
   (cd "$dir" && unzip -q "$zip")
-  image=$(docker images --format '{{.Repository}}:{{.Tag}}' fclayer/build-custom.debian12 | head -n 1)
+  # The newest amd64 one: cross-platform builds keep arm64 images under the same name.
+  image=$(for i in $(docker images --format '{{.Repository}}:{{.Tag}}' fclayer/build-custom.debian12); do
+    [ "$(docker image inspect -f '{{.Architecture}}' "$i")" = amd64 ] && echo "$i"
+  done | head -n 1)
+  [ -n "$image" ] || die "no amd64 image of fclayer/build-custom.debian12"
   local code="import time
 t = time.perf_counter()
 $stmt
