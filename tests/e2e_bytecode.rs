@@ -225,6 +225,11 @@ fn slim_removes_what_it_reports_strips_unpatched_debug_info_and_still_loads() {
         !slim_names.iter().any(|n| n.ends_with(".pyi")),
         "a stub is left"
     );
+    assert!(full_names.iter().any(|n| n.ends_with("/ndarrayobject.h")));
+    assert!(
+        !slim_names.iter().any(|n| n.ends_with(".h")),
+        "a C header is left"
+    );
     // numpy.testing is reachable from numpy's own __init__: it stays.
     assert!(
         slim_names
@@ -405,7 +410,8 @@ fn cross_builds_carry_byte_code_of_the_runtimes_python() {
             serde_json::from_slice(&run(fclayer().arg("inspect").arg(zip).arg("--json")).stdout)
                 .unwrap();
         let bc = &report["bytecode"];
-        assert!(bc["files"].as_u64().unwrap() > 10, "{bc}");
+        // six.py and idna's 8 modules.
+        assert!(bc["files"].as_u64().unwrap() >= 9, "{bc}");
         assert_eq!(bc["files"], bc["pythons"]["3.11"], "{bc}");
     }
     assert_eq!(

@@ -14,6 +14,8 @@ Rules (each reported as `RULE FILES BYTES` in /fclayer/report/slim.txt, which fc
   (found by parsing every other .py file's imports, plus any mention of the dotted name in a string,
   for importlib.import_module). numpy.testing is kept: numpy's __init__ reaches it.
 - python-stubs: `*.pyi` type stubs (read by type checkers, never imported).
+- python-build-sources: C/C++ headers and sources and Cython files (`*.h`, `*.pxd`, `*.pyx`,
+  `*.c`, ...) below python/: what a compiler reads to build against a package, never an import.
 - python-foreign-pycache: `.pyc` files in `__pycache__` for another Python than the runtime's
   (their tag is not CACHE_TAG): the runtime ignores them.
 - node-gyp-intermediates: `build/Release/obj.target`, `build/Release/.deps`, `build/Release/obj`
@@ -118,6 +120,11 @@ def imports_of(root, path):
     return out
 
 
+# What a compiler reads to build against a package (numpy's and lxml's C headers, Cython
+# declarations and sources); importing never opens them. (.py sources stay: tracebacks.)
+BUILD_SOURCES = (".h", ".hpp", ".pxd", ".pyx", ".pxi", ".c", ".cpp", ".cc")
+
+
 def python_rules(root, cache_tag):
     if not os.path.isdir(root):
         return
@@ -171,6 +178,8 @@ def python_rules(root, cache_tag):
             p = os.path.join(top, f)
             if f.endswith(".pyi"):
                 remove("python-stubs", p)
+            elif f.endswith(BUILD_SOURCES) and not os.path.islink(p):
+                remove("python-build-sources", p)
             elif os.path.basename(top) == "__pycache__" and f.endswith(".pyc") and cache_tag:
                 # name.cpython-39.pyc, name.cpython-39.opt-1.pyc: the tag is the second part.
                 parts = f.split(".")
@@ -419,7 +428,7 @@ def main():
         node_rules(node)
     refused = strip_rule(root)
     lines = []
-    for rule in ("python-tests", "python-stubs", "python-foreign-pycache",
+    for rule in ("python-tests", "python-stubs", "python-build-sources", "python-foreign-pycache",
                  "node-gyp-intermediates", "node-pre-gyp-staging", "node-docs-examples",
                  "strip-debug"):
         n, b = REPORT.get(rule, (0, 0))
