@@ -44,6 +44,10 @@ pub struct BuildPlan {
     pub emulate: bool,
     /// Base of the fetch image that cross-platform builds run on the engine's own platform.
     pub native_base: String,
+    /// Python layers get hash-based byte-code (images/install/bytecode.py).
+    pub bytecode: bool,
+    /// --slim: images/install/slim.py after the installers, then verify's checks on the ZIP.
+    pub slim: bool,
 }
 
 /// How the layer's contents are made.
@@ -146,6 +150,10 @@ pub struct LayerSpec {
     pub platform: Option<String>,
     /// Publish after a successful build (`--publish`, or the layer's `publish` table).
     pub publish: Option<crate::publish::PublishDecl>,
+    /// Compile Python byte-code into the layer (`--no-bytecode`, `bytecode = false`).
+    pub bytecode: bool,
+    /// `--slim` (or `slim = true`).
+    pub slim: bool,
 }
 
 /// The layers a `fclayer build` command line names: one project folder, every layer of a
@@ -174,6 +182,8 @@ pub fn layer_specs(args: &BuildArgs) -> Result<Vec<LayerSpec>> {
             base_image: args.base_image.clone(),
             platform: args.platform.clone(),
             publish: crate::publish::build_decl(args.publish.as_deref(), None),
+            bytecode: !args.no_bytecode,
+            slim: args.slim,
         }
     };
     // A layer of ./fclayer.toml by name comes first: a layer's folder is often named like it.
@@ -327,6 +337,8 @@ fn merge(
         base_image: args.base_image.clone().or_else(|| decl.base_image.clone()),
         platform: args.platform.clone().or_else(|| decl.platform.clone()),
         publish: crate::publish::build_decl(args.publish.as_deref(), decl.publish.as_ref()),
+        bytecode: !args.no_bytecode && decl.bytecode.unwrap_or(true),
+        slim: args.slim || decl.slim.unwrap_or(false),
     })
 }
 
@@ -378,6 +390,8 @@ impl BuildPlan {
             frozen: args.frozen,
             emulate: args.emulate,
             native_base: args.native_base.clone(),
+            bytecode: spec.bytecode,
+            slim: spec.slim,
         })
     }
 }

@@ -46,6 +46,10 @@ pub struct LayerDecl {
     pub target: Option<String>,
     /// Publish the ZIP to FC after a successful build (`[layer.publish]`).
     pub publish: Option<crate::publish::PublishDecl>,
+    /// Python byte-code in the layer (default true; `--no-bytecode` turns it off).
+    pub bytecode: Option<bool>,
+    /// `--slim` for this layer.
+    pub slim: Option<bool>,
 }
 
 impl ProjectFile {

@@ -24,6 +24,32 @@ for kind in "$@"; do
   echo "fclayer: running $kind"
   sh "/fclayer/install/$kind.sh"
 done
+# After every installer: --slim's rules on the whole of /opt, then byte-code for what is left
+# (nothing is compiled that --slim removes). Both run with the runtime's interpreter where the
+# layer has Python (its cache tag and magic number are the runtime's); slim.py alone needs only
+# some Python 3, which every build image has (node-gyp needs one too).
+py=${FCLAYER_PYTHON:-python3}
+if [ -d /opt/python ] && ! command -v "$py" >/dev/null 2>&1; then py=""; fi
+if [ "${FCLAYER_SLIM:-0}" = 1 ] && [ -n "$(ls -A /opt 2>/dev/null)" ]; then
+  slim_py=$py
+  [ -n "$slim_py" ] && command -v "$slim_py" >/dev/null 2>&1 || slim_py=python3
+  tag=""
+  if [ -d /opt/python ] && [ -n "$py" ]; then
+    tag=$("$py" -c 'import sys; print(sys.implementation.cache_tag)')
+  fi
+  echo "fclayer: slimming /opt"
+  "$slim_py" /fclayer/install/slim.py /opt "$tag"
+fi
+if [ "${FCLAYER_BYTECODE:-0}" = 1 ] && [ -d /opt/python ]; then
+  if [ -n "$py" ] && [ "$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')" = "${FCLAYER_PYVER:-}" ]; then
+    echo "fclayer: compiling byte-code"
+    "$py" /fclayer/install/bytecode.py /opt/python
+  else
+    # The cross-platform fetch image has no interpreter of the runtime's version: fclayer
+    # compiles in the target's build image instead (it reads this line).
+    echo "fclayer: byte-code: deferred (no Python ${FCLAYER_PYVER:-} here)"
+  fi
+fi
 if [ -n "${FCLAYER_HOLD:-}" ]; then
   # fclayer copies /opt out of this running container, then stops it (SIGTERM). /opt is deleted
   # first, while it is still only in memory: stopping writes a container's files to disk, and

@@ -8,8 +8,9 @@
 #   scripts/bench/run.sh clean        remove the work folder and the images the bench built
 #
 # Sections: pack (fclayer pack vs zip -r / python zipfile, RSS, threads), sam (fclayer build vs
-# AWS SAM CLI's `sam build --use-container` + SAM's zipper). Each section file's header says what
-# it measures and how.
+# AWS SAM CLI's `sam build --use-container` + SAM's zipper), coldstart (cold import time from a
+# read-only /opt with and without byte-code and vs SAM's layer; layer sizes with --slim). Each
+# section file's header says what it measures and how.
 #
 # Needs: a Docker engine (`make bench` starts one and makes the local base images first),
 # hyperfine and /usr/bin/time (installed with apt-get when missing), the release binary (built

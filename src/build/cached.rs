@@ -34,7 +34,9 @@ pub(super) fn key(
         .part("apt", plan.mode.apt().join(" ").as_bytes())
         .part("mtime", format!("{:?}", pack.mtime).as_bytes())
         .part("level", &pack.level.to_le_bytes())
-        .part("zip", crate::layer::pack::FORMAT.as_bytes());
+        .part("zip", crate::layer::pack::FORMAT.as_bytes())
+        .part("bytecode", &[u8::from(plan.bytecode)])
+        .part("slim", &[u8::from(plan.slim)]);
     for kind in plan.mode.kinds() {
         k.part("kind", kind.name().as_bytes());
     }

@@ -100,8 +100,13 @@ struct Cross<'a> {
 
 /// How one native pip round ended.
 enum Round {
-    /// Everything installed from wheels: the container holds /opt/python.
-    Done(Box<Container>),
+    /// Everything installed from wheels: the container holds /opt/python. `bytecode_deferred`:
+    /// the fetch image has no interpreter of the runtime's Python, so its byte-code is still to
+    /// be compiled (`bytecode_emulated`).
+    Done {
+        container: Box<Container>,
+        bytecode_deferred: bool,
+    },
     /// pip found no wheel for these requirements (none of them built before).
     Missing(Vec<String>),
 }
@@ -138,6 +143,62 @@ impl Cross<'_> {
         }
     }
 
+    /// Byte-code must carry the runtime's magic number, and the fetch image has no interpreter of
+    /// the runtime's Python version (its python3 is its Debian's): the fetched /opt/python moves
+    /// into a container of the target's build image, which compiles it with its own interpreter
+    /// under emulation (images/install/python-staged.sh, then entry.sh's byte-code step). Only
+    /// the compilation is emulated; --slim already ran natively. Returns the container holding
+    /// /opt/python now.
+    async fn bytecode_emulated<F, Fut>(
+        &self,
+        fetched: Container,
+        mut target_image: F,
+    ) -> Result<Container>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(BuildImage, String)>>,
+    {
+        let plan = self.plan;
+        let tree = fetched.read_tree("/opt/python").await;
+        fetched.remove().await?;
+        let tree = tree?;
+        let (image, volume) = target_image().await?;
+        let mut spec = self.spec(&image.tag, plan.platform, "python-staged", &[], &volume);
+        spec.env.retain(|e| !e.starts_with("FCLAYER_SLIM="));
+        spec.env.push("FCLAYER_SLIM=0".into());
+        spec.hold = true;
+        let container = self.engine.create_container(&spec).await?;
+        container.upload("/", self.inputs.to_vec()).await?;
+        let mut stage = crate::tarball::TarBuilder::new();
+        stage.dir("fclayer/stage")?;
+        container.upload("/", stage.finish()?).await?;
+        container.upload("/fclayer/stage", tree).await?;
+        let step = self.console.step(
+            "Compiling",
+            format!(
+                "byte-code under emulation in container {} (the fetch image has no Python {})",
+                container.short_id(),
+                plan.runtime.python.map_or("3", |l| l.version)
+            ),
+        );
+        let exit = container
+            .run(plan.timeout, self.console, &plan.secrets)
+            .await?;
+        if exit.code != 0 {
+            drop(step);
+            container.remove().await?;
+            return Err(Error::build(format!(
+                "compiling byte-code for {} under emulation failed ({})",
+                plan.platform,
+                exit.describe()
+            ))
+            .with_details(tail_details(&exit.tail))
+            .with_hint("--no-bytecode builds the layer without byte-code"));
+        }
+        step.done("done");
+        Ok(container)
+    }
+
     /// Python for the target from the engine's own platform; wheels for requirements that have
     /// none are built under emulation in `target_image()`, and the native round runs again with
     /// them. Returns the container holding /opt/python.
@@ -150,7 +211,15 @@ impl Cross<'_> {
         let mut wheels: Option<Vec<u8>> = None;
         for _round in 0..MAX_ROUNDS {
             let missing = match self.fetch_round(wheels.as_deref(), &emulated).await? {
-                Round::Done(container) => return Ok(*container),
+                Round::Done {
+                    container,
+                    bytecode_deferred,
+                } => {
+                    if bytecode_deferred {
+                        return self.bytecode_emulated(*container, target_image).await;
+                    }
+                    return Ok(*container);
+                }
                 Round::Missing(missing) => missing,
             };
             self.console.note(format!(
@@ -206,7 +275,11 @@ impl Cross<'_> {
         if exit.code == 0 {
             let count = python::installed_count(&exit.lines);
             step.done(fetched(count, emulated, plan.arch.name()));
-            return Ok(Round::Done(Box::new(container)));
+            let bytecode_deferred = exit.lines.iter().any(|l| l.contains("byte-code: deferred"));
+            return Ok(Round::Done {
+                container: Box::new(container),
+                bytecode_deferred,
+            });
         }
         drop(step);
         container.remove().await?;

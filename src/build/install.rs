@@ -16,16 +16,19 @@ use crate::manifest::{self, Manifest};
 use crate::plan::BuildPlan;
 use crate::runtime::{Kind, Runtime, apt, java, node, php, python};
 
-/// What the apt installer reports it installed, into the manifest.
-pub(super) async fn read_apt_reports(
+/// What the installers report: apt's installed versions into the manifest, and what --slim
+/// removed (shown).
+pub(super) async fn read_reports(
     containers: &[Container],
     manifest: &mut Manifest,
+    console: &Console,
 ) -> Result<()> {
     for container in containers {
         if let Some(report) = container.read_file("/fclayer/report/apt.txt").await? {
             let versions = manifest::parse_versions(&String::from_utf8_lossy(&report));
             manifest.packages.insert("apt".into(), versions);
         }
+        crate::slim::report_container(container, console).await?;
     }
     Ok(())
 }
@@ -175,6 +178,16 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
         });
     }
     env.push(("FCLAYER_ARCH".into(), plan.arch.name().into()));
+    // Byte-code and --slim run in entry.sh after the installers (images/install/bytecode.py,
+    // slim.py); FCLAYER_PYVER is the version whose magic number the byte-code must carry.
+    if let Some(py) = rt.python.filter(|_| kinds.contains(&Kind::Python)) {
+        env.push(("FCLAYER_PYVER".into(), py.version.into()));
+        env.push((
+            "FCLAYER_BYTECODE".into(),
+            u8::from(plan.bytecode).to_string(),
+        ));
+    }
+    env.push(("FCLAYER_SLIM".into(), u8::from(plan.slim).to_string()));
     env.extend(plan.env.iter().cloned());
     if plan.ca.is_some() {
         for name in [

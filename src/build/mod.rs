@@ -98,7 +98,7 @@ pub async fn build(
             }
             // 4. Install.
             let containers = run_installers(plan, &images, tar, engine, console).await?;
-            install::read_apt_reports(&containers, &mut manifest).await?;
+            install::read_reports(&containers, &mut manifest, console).await?;
             Made {
                 containers,
                 image: manifest.build_image.tag.clone(),
@@ -129,6 +129,10 @@ pub async fn build(
     // 6. Gate, while the containers are removed.
     let (finished, manifest) =
         finish::write_and_check(plan, output, packer, manifest, made.containers, console).await?;
+    if plan.slim && matches!(plan.mode, Mode::Install { .. }) {
+        // A slim layer must still load: verify's checks, before it takes its place.
+        crate::slim::verify_slim(plan, finished.zip_path(), engine, console).await?;
+    }
     // 7. Finish.
     finish::commit(
         plan,

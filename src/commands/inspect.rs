@@ -44,6 +44,9 @@ fn render(r: &Report) -> String {
             .join(", ")
     };
     let _ = writeln!(o, "  for     {runtimes}");
+    if r.runtimes.contains(&Role::Python) || r.bytecode.files > 0 {
+        let _ = writeln!(o, "  byte-code {}", r.bytecode.describe());
+    }
 
     if !r.folders.is_empty() {
         folders(o, r);

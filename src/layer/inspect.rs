@@ -337,6 +337,8 @@ pub struct Report {
     pub largest: Vec<LargeFile>,
     pub links: Vec<Link>,
     pub warnings: Vec<String>,
+    /// The Python byte-code it carries, and for which Python (read from the magic numbers).
+    pub bytecode: crate::pyc::Bytecode,
 }
 
 /// Inspect the layer ZIP at `path`, listing its `top` largest files.
@@ -382,6 +384,10 @@ pub fn inspect(path: &Path, top: usize) -> Result<Report> {
         largest: t.largest,
         links: t.links,
         warnings,
+        // Only .pyc headers are read; a ZIP the listing could read but this cannot has none.
+        bytecode: super::read::LayerZip::open(path)
+            .and_then(|mut zip| crate::pyc::bytecode_in(&mut zip))
+            .unwrap_or_default(),
     })
 }
 

@@ -302,6 +302,8 @@ pub struct Scanned {
     wheels: Vec<(String, String)>,
     skipped: u64,
     notes: Vec<String>,
+    /// The layer's Python byte-code, for the warning when it is another Python's.
+    bytecode: crate::pyc::Bytecode,
 }
 
 /// Read every ELF file and WHEEL file in the layer ZIP at `path` and check them against
@@ -320,6 +322,7 @@ pub fn scan<R: Read + Seek>(zip: &mut LayerZip<R>) -> Result<Scanned> {
         wheels: Vec::new(),
         skipped: 0,
         notes: Vec::new(),
+        bytecode: crate::pyc::Bytecode::default(),
     };
     let mut outside: Vec<String> = Vec::new();
     for i in 0..zip.len() {
@@ -377,6 +380,7 @@ pub fn scan<R: Read + Seek>(zip: &mut LayerZip<R>) -> Result<Scanned> {
     }
     s.elves.sort_by(|a, b| a.path.cmp(&b.path));
     s.wheels.sort();
+    s.bytecode = crate::pyc::bytecode_in(zip)?;
     Ok(s)
 }
 
@@ -493,6 +497,12 @@ pub fn resolve(s: &Scanned, target: &Target) -> Report {
              LD_LIBRARY_PATH=/opt/lib for the function ({} found there)",
             via_opt_lib.join(", ")
         ));
+    }
+    // Byte-code for another Python loads nothing: a warning, not a finding (the layer works).
+    if let Some(python) = target.python
+        && let Some(warning) = s.bytecode.mismatch(target.runtime, python)
+    {
+        notes.push(warning);
     }
     let passed = files.iter().all(|f| f.findings.is_empty()) && wheels.is_empty();
     Report {
