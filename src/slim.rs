@@ -120,19 +120,7 @@ pub async fn verify_slim(
         "that the slim layer loads (imports, requires, ldd)",
     );
     let report = crate::verify::verify(&verify, engine, console).await?;
-    let failed: Vec<String> = report
-        .items
-        .iter()
-        .filter(|i| !i.passed)
-        .map(|i| {
-            format!(
-                "{} {}: {}",
-                i.check,
-                i.item,
-                i.error.as_deref().unwrap_or("failed")
-            )
-        })
-        .collect();
+    let failed = report.failures();
     if failed.is_empty() {
         console.note(format!(
             "the slim layer loads: {} checks passed",

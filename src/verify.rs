@@ -123,6 +123,22 @@ impl VerifyReport {
     pub fn passed(&self) -> bool {
         self.items.iter().all(|i| i.passed)
     }
+
+    /// One line per item that did not load: what was tried, and its error.
+    pub fn failures(&self) -> Vec<String> {
+        self.items
+            .iter()
+            .filter(|i| !i.passed)
+            .map(|i| {
+                format!(
+                    "{} {}: {}",
+                    i.check,
+                    i.item,
+                    i.error.as_deref().unwrap_or("failed")
+                )
+            })
+            .collect()
+    }
 }
 
 /// What the ZIP holds that can be tried: Python modules, Node.js packages, ELF files.

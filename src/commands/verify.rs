@@ -62,19 +62,7 @@ fn verdict(report: &VerifyReport, console: &Console) -> Result<()> {
         );
         return Ok(());
     }
-    let failed: Vec<String> = report
-        .items
-        .iter()
-        .filter(|i| !i.passed)
-        .map(|i| {
-            format!(
-                "{} {}: {}",
-                i.check,
-                i.item,
-                i.error.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
+    let failed = report.failures();
     Err(Error::build(format!(
         "{} of {} items do not load on {}",
         failed.len(),
