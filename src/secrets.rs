@@ -78,7 +78,7 @@ pub fn url_credentials(value: &str) -> Vec<String> {
 pub fn file_secrets(dir: &Path) -> (Vec<String>, Vec<String>) {
     let mut secrets = Vec::new();
     let mut vars = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(dir.join(Kind::Python.manifest())) {
+    if let Ok(text) = std::fs::read_to_string(dir.join(Kind::Python.project_file())) {
         for word in text.split_whitespace() {
             secrets.extend(url_credentials(word));
         }

@@ -171,7 +171,7 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
     for kind in kinds {
         env.extend(match kind {
             Kind::Apt => apt::installer_env(rt, plan.mode.apt()),
-            Kind::Python => python::installer_env(rt, kind.manifest()),
+            Kind::Python => python::installer_env(rt, kind.project_file()),
             Kind::Node => node::installer_env(rt),
             Kind::Java => java::installer_env(rt),
             Kind::Php => php::installer_env(rt),
@@ -238,7 +238,7 @@ pub(super) fn describe(kind: Kind, rt: &Runtime) -> String {
 pub(super) fn source_of(kind: Kind) -> &'static str {
     match kind {
         Kind::Apt => apt::SOURCE,
-        other => other.manifest(),
+        other => other.project_file(),
     }
 }
 

@@ -207,12 +207,6 @@ impl Kind {
         self.language().project_files[0]
     }
 
-    /// The old name of [`Kind::project_file`] ("manifest" also names the provenance file).
-    /// Kept only so that code written against it still builds; new code calls `project_file`.
-    pub fn manifest(self) -> &'static str {
-        self.project_file()
-    }
-
     /// The tool that installs this kind, for messages.
     pub fn installer(self) -> &'static str {
         self.language().installer
