@@ -56,13 +56,18 @@ pub fn stdout(out: &Output) -> String {
 
 /// Run the docker CLI; panics (fails the test) when the engine does not answer.
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
+    cli_stdout(Command::new("docker"), "docker", args)
+}
+
+/// Run an engine CLI (`docker`, `podman --url …`) with `args`; its stdout, or a failed test.
+fn cli_stdout(mut cmd: Command, name: &str, args: &[&str]) -> String {
+    let out = cmd
         .args(args)
         .output()
-        .expect("docker CLI");
+        .unwrap_or_else(|e| panic!("{name} CLI: {e}"));
     assert!(
         out.status.success(),
-        "docker {args:?} failed: {}",
+        "{name} {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -87,18 +92,9 @@ pub fn test_engine() -> TestEngine {
 /// The `podman` CLI, talking to the engine under test (the socket DOCKER_HOST names).
 pub fn podman(args: &[&str]) -> String {
     let host = std::env::var("DOCKER_HOST").expect("DOCKER_HOST names the Podman socket");
-    let out = Command::new("podman")
-        .arg("--url")
-        .arg(&host)
-        .args(args)
-        .output()
-        .expect("podman CLI");
-    assert!(
-        out.status.success(),
-        "podman {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut cmd = Command::new("podman");
+    cmd.arg("--url").arg(&host);
+    cli_stdout(cmd, "podman", args)
 }
 
 /// Fail loudly unless the engine under test answers (and is the kind FCLAYER_TEST_ENGINE names)
