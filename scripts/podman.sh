@@ -80,6 +80,16 @@ load_images() {
   log "images ready in $((SECONDS - start)) s"
 }
 
+# start_service LOG COMMAND...: run COMMAND in its own session, in /, detached from this script.
+# The redirections apply to the whole background subshell, not only to COMMAND: a subshell that
+# kept this script's stdout would hold open the pipe of `url=$(scripts/podman.sh rootful)`, and the
+# caller would wait for the service to exit (that is, for ever).
+start_service() {
+  local logfile=$1
+  shift
+  (cd / && exec setsid "$@") >"$logfile" 2>&1 </dev/null &
+}
+
 home_of() { getent passwd "$1" | cut -d: -f6; }
 runtime_dir() { echo "/run/user/$(id -u "$1")"; }
 
@@ -91,8 +101,8 @@ rootful() {
   printf '[containers]\n%s\n' "$ULIMITS" >"$CONF_DIR/containers.conf"
   if ! answers "$url"; then
     log "starting podman system service on $url (log: /tmp/fclayer-podman.log)"
-    (cd / && CONTAINERS_CONF="$CONF_DIR/containers.conf" \
-      setsid podman system service --time=0 "$url" >/tmp/fclayer-podman.log 2>&1 </dev/null &)
+    start_service /tmp/fclayer-podman.log env CONTAINERS_CONF="$CONF_DIR/containers.conf" \
+      podman system service --time=0 "$url"
     wait_for "$url" /tmp/fclayer-podman.log
   fi
   load_images
@@ -146,7 +156,7 @@ rootless() {
   if ! answers "$url"; then
     # Podman's own check of what the user namespace needs, with its exact error if it fails.
     local out
-    if ! out=$(cd / && "${as[@]}" podman info --format '{{.Host.Security.Rootless}} {{.Store.GraphDriverName}}' 2>&1); then
+    if ! out=$(cd / && timeout 120 "${as[@]}" podman info --format '{{.Host.Security.Rootless}} {{.Store.GraphDriverName}}' 2>&1); then
       log "rootless Podman cannot run here: $out"
       return 1
     fi
@@ -154,14 +164,13 @@ rootless() {
     install -d -m 700 -o "$ROOTLESS_USER" -g "$(id -g "$ROOTLESS_USER")" "$run/podman"
     : >/tmp/fclayer-podman-rootless.log
     chown "$ROOTLESS_USER" /tmp/fclayer-podman-rootless.log
-    (cd / && "${as[@]}" setsid podman system service --time=0 "$url" \
-      >/tmp/fclayer-podman-rootless.log 2>&1 </dev/null &)
+    start_service /tmp/fclayer-podman-rootless.log "${as[@]}" podman system service --time=0 "$url"
     wait_for "$url" /tmp/fclayer-podman-rootless.log
   fi
   load_images "$ROOTLESS_USER"
   # A container must start in the user namespace: the error here is the one a build would hit.
   local out
-  if ! out=$(cd / && "${as[@]}" podman run --rm localhost/debian:12 true 2>&1); then
+  if ! out=$(cd / && timeout 300 "${as[@]}" podman run --rm localhost/debian:12 true 2>&1); then
     log "rootless Podman cannot run a container here: $out"
     return 1
   fi
