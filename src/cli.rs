@@ -245,14 +245,16 @@ pub struct BuildArgs {
     /// Python layers: ship no byte-code. By default every .py file is compiled into a
     /// reproducible, hash-based .pyc with the runtime's interpreter, which makes the first
     /// import of a cold start about twice as fast (FC's /opt is read-only: without .pyc, Python
-    /// compiles every module it imports in memory, on every cold start).
-    #[arg(long)]
+    /// compiles every module it imports in memory, on every cold start). Not with
+    /// --dockerfile: there the Dockerfile decides what /opt holds.
+    #[arg(long, conflicts_with = "dockerfile")]
     pub no_bytecode: bool,
 
     /// Leave out what no import reaches (test suites, type stubs, other Pythons' byte-code,
     /// node-gyp's object files, npm packages' docs and examples) and debug sections of ELF files
     /// no tool patched; then prove the slim layer still loads (the checks of `fclayer verify`).
-    #[arg(long)]
+    /// Not with --dockerfile: fclayer slims only what its own installers put in /opt.
+    #[arg(long, conflicts_with = "dockerfile")]
     pub slim: bool,
 
     /// Fail if anything recorded in the manifest beside the output (image, inputs, package

@@ -404,6 +404,7 @@ fn mode_and_runtime(
 ) -> Result<(Mode, &'static Runtime, &'static str)> {
     let project = &spec.project;
     if let Some(dockerfile) = &spec.dockerfile {
+        refuse_installer_options(spec)?;
         let df = dockerfile_spec(project, dockerfile, &spec.build_args, &spec.target)?;
         let (rt, from) = chosen.unwrap_or_else(|| (default_for(Kind::Apt), "default"));
         return Ok((Mode::Dockerfile(df), rt, from));
@@ -430,6 +431,24 @@ fn mode_and_runtime(
         }
     }
     Ok((Mode::Install { kinds, apt }, rt, from))
+}
+
+/// `slim` and `bytecode = false` act on what fclayer's installers put in /opt; a Dockerfile
+/// layer's /opt is the image's, so they would be ignored. (The flags conflict in clap; this is
+/// the fclayer.toml keys.)
+fn refuse_installer_options(spec: &LayerSpec) -> Result<()> {
+    let key = match (spec.slim, spec.bytecode) {
+        (true, _) => "slim = true",
+        (_, false) => "bytecode = false",
+        _ => return Ok(()),
+    };
+    Err(Error::input(format!(
+        "layer {}: `{key}` cannot be used with `dockerfile`: fclayer does not change what a Dockerfile puts in /opt",
+        spec.name
+    ))
+    .with_hint(
+        "remove the key, or do it in the Dockerfile (e.g. pip's --no-compile, deleting tests/ folders)",
+    ))
 }
 
 /// The host variables the installer gets, and the values never to print: the passthrough

@@ -320,6 +320,40 @@ const CASES: &[Case] = &[
         env: &[],
     },
     Case {
+        name: "conflicting flags: --dockerfile and --slim",
+        setup: |d| {
+            build(
+                &project_with(d, &[("Dockerfile", b"FROM debian:12\n")]),
+                &["--dockerfile", "Dockerfile", "--slim"],
+            )
+        },
+        code: 2,
+        says: &["'--dockerfile <FILE>' cannot be used with '--slim'"],
+        hint: false,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
+        name: "fclayer.toml bytecode = false with a dockerfile",
+        setup: |d| {
+            let toml =
+                b"[[layer]]\nname = \"tools\"\ndockerfile = \"Dockerfile\"\nbytecode = false\n";
+            let proj = project_with(
+                d,
+                &[("Dockerfile", b"FROM debian:12\n"), ("fclayer.toml", toml)],
+            );
+            build(&proj, &[])
+        },
+        code: 2,
+        says: &[
+            "layer tools: `bytecode = false` cannot be used with `dockerfile`",
+            "does not change what a Dockerfile puts in /opt",
+        ],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
         name: "conflicting flags: --verbose and --quiet",
         setup: |d| {
             build(
