@@ -247,7 +247,7 @@ impl Cross<'_> {
     ) -> Result<Round> {
         let plan = self.plan;
         let pyver = python::version(plan.runtime);
-        let extra = python::fetch_env(plan.runtime, plan.arch);
+        let extra = python::fetch_env(plan.runtime, plan.arch, plan.python_installer);
         let mut spec = self.spec(
             &self.fetch.tag,
             self.native_platform,
@@ -288,8 +288,15 @@ impl Cross<'_> {
             .filter(|s| !emulated.contains(s))
             .collect();
         if missing.is_empty() {
+            let failed = python::failed_specs(&exit.lines);
+            let on = if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" (no usable distribution for {})", failed.join(", "))
+            };
             return Err(Error::build(format!(
-                "pip (for {} from {}) failed ({}) installing requirements.txt",
+                "{} (for {} from {}) failed ({}) installing requirements.txt{on}",
+                plan.python_installer.name(),
                 plan.platform,
                 self.native_platform,
                 exit.describe()
@@ -311,7 +318,7 @@ impl Cross<'_> {
         volume: &str,
     ) -> Result<Vec<u8>> {
         let plan = self.plan;
-        let env = python::wheels_env(plan.runtime, missing);
+        let env = python::wheels_env(plan.runtime, plan.arch, missing);
         let spec = self.spec(&image.tag, plan.platform, "python-wheels", &env, volume);
         let builder = self.engine.create_container(&spec).await?;
         builder.upload("/", self.inputs.to_vec()).await?;
