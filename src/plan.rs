@@ -666,6 +666,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_python_installer_is_uv_unless_asked_or_python36() {
+        let plan = plan_for(&["--runtime", "python3.9"], &[]);
+        assert_eq!(plan.python_installer, Installer::Uv);
+        let plan = plan_for(&["--runtime", "python3.9", "--installer", "pip"], &[]);
+        assert_eq!(plan.python_installer, Installer::Pip);
+        let plan = plan_for(&["--runtime", "python3.6"], &[]);
+        assert_eq!(plan.python_installer, Installer::Pip);
+        let plan = plan_for(&["--runtime", "python3.6", "--installer", "uv"], &[]);
+        assert_eq!(plan.python_installer, Installer::Uv);
+    }
+
+    #[test]
     fn without_a_runtime_the_project_decides() {
         let plan = plan_for(&["--apt", "libxml2"], &[]);
         assert_eq!(plan.runtime.name, runtime::default_runtime(Kind::Python));
