@@ -265,9 +265,10 @@ impl Cross<'_> {
         let step = self.console.step(
             "Fetching",
             format!(
-                "wheels for {} natively in container {} ({} for CPython {pyver})",
+                "wheels for {} natively in container {} ({} on {} for CPython {pyver})",
                 plan.platform,
                 container.short_id(),
+                installer_name(plan.python_installer),
                 self.native_platform
             ),
         );
@@ -407,6 +408,14 @@ impl Cross<'_> {
                 ))
             }
         }
+    }
+}
+
+/// The installer of the native round, for its step: "uv 0.13.9", "pip".
+fn installer_name(installer: python::Installer) -> String {
+    match installer {
+        python::Installer::Uv => format!("uv {}", python::UV_VERSION),
+        python::Installer::Pip => "pip".into(),
     }
 }
 
