@@ -280,6 +280,11 @@ pub struct BuildArgs {
     #[arg(long, env = "FCLAYER_BASE_IMAGE")]
     pub base_image: Option<String>,
 
+    /// Python layers: the installer. Default: uv (several times faster) for every runtime but
+    /// python3.6, which keeps pip.
+    #[arg(long, value_enum, value_name = "INSTALLER")]
+    pub installer: Option<crate::runtime::python::Installer>,
+
     /// Extra CA certificates (PEM) for the installer's HTTPS, e.g. a corporate proxy's.
     /// SSL_CERT_FILE is used when set. Never copied into the layer.
     #[arg(long, value_name = "FILE")]

@@ -22,27 +22,39 @@ pub struct Context {
     pub hash: String,
 }
 
-/// The build context of `runtime`'s build image.
-pub fn build_context(runtime: &Runtime) -> Result<Context> {
-    context(&format!("{}/Dockerfile", runtime.dockerfile_dir()))
+/// The build context of `runtime`'s build image. `ca`: the CA bundle the image build's HTTPS
+/// needs (uv's download from PyPI, common/setup-uv.sh), when the user gave one.
+pub fn build_context(runtime: &Runtime, ca: Option<&[u8]>) -> Result<Context> {
+    context(&format!("{}/Dockerfile", runtime.dockerfile_dir()), ca)
 }
 
 /// The build context of the fetch image (cross-platform builds, see `build::cross`).
-pub fn fetch_context() -> Result<Context> {
-    context("fetch/Dockerfile")
+pub fn fetch_context(ca: Option<&[u8]>) -> Result<Context> {
+    context("fetch/Dockerfile", ca)
 }
 
-/// A context of the embedded Dockerfile at `path` plus the shared setup scripts.
-fn context(path: &str) -> Result<Context> {
+/// A context of the embedded Dockerfile at `path` plus the shared setup scripts, and `ca` as
+/// `common/build-ca.crt`. The hash that names the image leaves the CA out: it only lets the
+/// download through a TLS-intercepting proxy, and what is downloaded is pinned by sha256, so
+/// the image is the same whichever CA fetched it (and a changed CA does not rebuild it).
+fn context(path: &str, ca: Option<&[u8]>) -> Result<Context> {
     let dockerfile = IMAGES
         .get_file(path)
         .unwrap_or_else(|| panic!("images/{path} is embedded (checked by a test)"));
-    let mut tar = TarBuilder::new();
-    tar.file("Dockerfile", dockerfile.contents(), false)?;
-    add_tree(&mut tar, "common", "common")?;
-    let tar = tar.finish()?;
-    let hash = hex::encode(Sha256::digest(&tar));
-    Ok(Context { tar, hash })
+    let tar = |ca: Option<&[u8]>| -> Result<Vec<u8>> {
+        let mut tar = TarBuilder::new();
+        tar.file("Dockerfile", dockerfile.contents(), false)?;
+        add_tree(&mut tar, "common", "common")?;
+        if let Some(pem) = ca {
+            tar.file("common/build-ca.crt", pem, false)?;
+        }
+        tar.finish()
+    };
+    let hash = hex::encode(Sha256::digest(tar(None)?));
+    Ok(Context {
+        tar: tar(ca)?,
+        hash,
+    })
 }
 
 /// The Dockerfile text of a runtime's build image.
@@ -93,19 +105,20 @@ mod tests {
 
     #[test]
     fn contexts_are_reproducible_and_differ_per_runtime() {
-        let a = build_context(Runtime::find("python3.9").unwrap()).unwrap();
-        let b = build_context(Runtime::find("python3.9").unwrap()).unwrap();
-        let c = build_context(Runtime::find("python3.10").unwrap()).unwrap();
-        assert_eq!(a.hash, b.hash);
+        let a = build_context(Runtime::find("python3.9").unwrap(), None).unwrap();
+        let b = build_context(Runtime::find("python3.9").unwrap(), Some(b"pem")).unwrap();
+        let c = build_context(Runtime::find("python3.10").unwrap(), None).unwrap();
+        assert_eq!(a.hash, b.hash, "the CA is not part of the image's identity");
+        assert_ne!(a.tar, b.tar, "but it is in the context");
         assert_ne!(a.hash, c.hash);
     }
 
     #[test]
     fn fetch_context_builds() {
-        let ctx = fetch_context().unwrap();
+        let ctx = fetch_context(None).unwrap();
         assert_ne!(
             ctx.hash,
-            build_context(Runtime::find("custom.debian12").unwrap())
+            build_context(Runtime::find("custom.debian12").unwrap(), None)
                 .unwrap()
                 .hash
         );
@@ -113,7 +126,7 @@ mod tests {
 
     #[test]
     fn context_holds_dockerfile_and_common_scripts() {
-        let ctx = build_context(Runtime::find("custom.debian12").unwrap()).unwrap();
+        let ctx = build_context(Runtime::find("custom.debian12").unwrap(), None).unwrap();
         let mut ar = tar::Archive::new(&ctx.tar[..]);
         let names: Vec<String> = ar
             .entries()

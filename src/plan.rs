@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::cli::BuildArgs;
 use crate::error::{Error, IoContext, Result};
 use crate::project::{self, LayerDecl, ProjectFile};
+use crate::runtime::python::Installer;
 use crate::runtime::{self, Arch, Kind, Runtime};
 use crate::secrets::passthrough_env;
 
@@ -48,6 +49,8 @@ pub struct BuildPlan {
     pub bytecode: bool,
     /// --slim: images/install/slim.py after the installers, then verify's checks on the ZIP.
     pub slim: bool,
+    /// What installs a Python layer's requirements (`--installer`, else uv where it works).
+    pub python_installer: Installer,
 }
 
 /// How the layer's contents are made.
@@ -154,6 +157,8 @@ pub struct LayerSpec {
     pub bytecode: bool,
     /// `--slim` (or `slim = true`).
     pub slim: bool,
+    /// `--installer` (or `installer = "pip"`).
+    pub installer: Option<Installer>,
 }
 
 /// The layers a `fclayer build` command line names: one project folder, every layer of a
@@ -184,6 +189,7 @@ pub fn layer_specs(args: &BuildArgs) -> Result<Vec<LayerSpec>> {
             publish: crate::publish::build_decl(args.publish.as_deref(), None),
             bytecode: !args.no_bytecode,
             slim: args.slim,
+            installer: args.installer,
         }
     };
     // A layer of ./fclayer.toml by name comes first: a layer's folder is often named like it.
@@ -339,6 +345,7 @@ fn merge(
         publish: crate::publish::build_decl(args.publish.as_deref(), decl.publish.as_ref()),
         bytecode: !args.no_bytecode && decl.bytecode.unwrap_or(true),
         slim: args.slim || decl.slim.unwrap_or(false),
+        installer: args.installer.or(decl.installer),
     })
 }
 
@@ -392,6 +399,7 @@ impl BuildPlan {
             native_base: args.native_base.clone(),
             bytecode: spec.bytecode,
             slim: spec.slim,
+            python_installer: crate::runtime::python::installer(runtime, spec.installer),
         })
     }
 }
@@ -674,6 +682,18 @@ pub(crate) mod tests {
         assert!(!plan.use_cache);
         assert_eq!(plan.mode.kinds(), [Kind::Python]);
         assert!(plan.env.is_empty() && plan.secrets.is_empty() && plan.ca.is_none());
+    }
+
+    #[test]
+    fn the_python_installer_is_uv_unless_asked_or_python36() {
+        let plan = plan_for(&["--runtime", "python3.9"], &[]);
+        assert_eq!(plan.python_installer, Installer::Uv);
+        let plan = plan_for(&["--runtime", "python3.9", "--installer", "pip"], &[]);
+        assert_eq!(plan.python_installer, Installer::Pip);
+        let plan = plan_for(&["--runtime", "python3.6"], &[]);
+        assert_eq!(plan.python_installer, Installer::Pip);
+        let plan = plan_for(&["--runtime", "python3.6", "--installer", "uv"], &[]);
+        assert_eq!(plan.python_installer, Installer::Uv);
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct LayerDecl {
     pub bytecode: Option<bool>,
     /// `--slim` for this layer.
     pub slim: Option<bool>,
+    /// Python layers: `uv` or `pip` (`--installer`).
+    pub installer: Option<crate::runtime::python::Installer>,
 }
 
 impl ProjectFile {

@@ -251,10 +251,13 @@ async fn resolve_image(
     let image = match &plan.image {
         ImageChoice::Image(i) => i.clone(),
         ImageChoice::BuildImageOn(base) => {
+            // Building the image downloads uv from PyPI: the host's CA bundle lets that through
+            // a TLS-intercepting proxy, as it does for `fclayer build`.
+            let ca = std::env::var_os("SSL_CERT_FILE").and_then(|p| std::fs::read(p).ok());
             let image = engine
                 .ensure_build_image(
                     &rt.build_image_repo(),
-                    images::build_context(rt)?,
+                    images::build_context(rt, ca.as_deref())?,
                     base,
                     plan.platform,
                     console,

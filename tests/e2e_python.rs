@@ -127,7 +127,7 @@ fn two_builds_in_fresh_containers_give_identical_bytes() {
 
 #[test]
 #[ignore = "needs a Docker engine and base images: run `make test`"]
-fn missing_package_shows_pip_exit_code_and_log_tail() {
+fn missing_package_shows_the_installers_exit_code_and_log_tail() {
     require_engine_and(&[BASE]);
     let tmp = tempdir();
     let project = python_project(tmp.path(), "six\nfclayer-no-such-package-4f9a1c==1.0\n");
@@ -135,9 +135,14 @@ fn missing_package_shows_pip_exit_code_and_log_tail() {
     let out = build(&project, &out_zip, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
+    // uv is the default installer; the error names it, and the requirement it could not find.
     assert!(
-        err.contains("pip (python3.9) failed (exit code 1)"),
+        err.contains("uv ") && err.contains(" (python3.9) failed (exit code 1)"),
         "{err}"
+    );
+    assert!(
+        err.contains("(no usable distribution or build for fclayer-no-such-package-4f9a1c"),
+        "the message does not name the requirement: {err}"
     );
     assert!(
         err.contains("| ") && err.contains("fclayer-no-such-package-4f9a1c"),

@@ -9,6 +9,7 @@
 #    3.9, Debian 12 has 3.11).
 # 3. Else from python.org's source release FULL_VERSION, built the way FC builds its runtimes'
 #    interpreters (shared libpython, into /usr/local). Needs python.org reachable.
+# Then uv, pinned, beside pip (setup-uv.sh).
 set -eu
 ver=$1
 full=$2
@@ -19,6 +20,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 
 if have "python$ver" && "python$ver" -m pip --version >/dev/null 2>&1 && have gcc; then
   echo "fclayer: python$ver with pip and gcc already present"
+  sh "$here/setup-uv.sh" "python$ver"
   exit 0
 fi
 
@@ -44,3 +46,4 @@ else
 fi
 rm -rf /var/lib/apt/lists/*
 "python$ver" -m pip --version
+sh "$here/setup-uv.sh" "python$ver"

@@ -8,7 +8,8 @@
 #   scripts/bench/run.sh clean        remove the work folder and the images the bench built
 #
 # Sections: pack (fclayer pack vs zip -r / python zipfile, RSS, threads), sam (fclayer build vs
-# AWS SAM CLI's `sam build --use-container` + SAM's zipper), coldstart (cold import time from a
+# AWS SAM CLI's `sam build --use-container` + SAM's zipper), uv (cold builds with uv vs pip vs
+# SAM; the arm64 native fetch with uv vs --emulate), coldstart (cold import time from a
 # read-only /opt with and without byte-code and vs SAM's layer; layer sizes with --slim). Each
 # section file's header says what it measures and how.
 #
@@ -22,7 +23,8 @@
 # Environment: FCLAYER_BENCH_DIR (work folder), FCLAYER_BENCH_RUNS (hyperfine runs, default 5),
 # FCLAYER_BENCH_LARGE_RUNS (3), FCLAYER_BENCH_LARGE_MB (300), FCLAYER_BENCH_PERF=1 (perf profile
 # of a pack), FCLAYER_BENCH_IMAGE_BUILD=0 (skip timing fclayer's one-time build-image build),
-# FCLAYER_BENCH_SAM_VERSION (pin aws-sam-cli on first install).
+# FCLAYER_BENCH_SAM_VERSION (pin aws-sam-cli on first install), FCLAYER_BENCH_BINARY (the fclayer
+# binary to measure instead of target/release/fclayer).
 set -euo pipefail
 
 # shellcheck source=scripts/bench/lib.sh
@@ -99,11 +101,12 @@ check_bridge
 have_image debian:12 || "$REPO/scripts/base-images.sh" amd64
 
 # The binary under test, copied so that a rebuild in the repo during the run does not change it.
-if [ ! -x "$REPO/target/release/fclayer" ]; then
+binary=${FCLAYER_BENCH_BINARY:-$REPO/target/release/fclayer}
+if [ -z "${FCLAYER_BENCH_BINARY:-}" ] && [ ! -x "$binary" ]; then
   log "building the release binary"
   (cd "$REPO" && cargo build --release --locked)
 fi
-cp "$REPO/target/release/fclayer" "$FCLAYER.tmp"
+cp "$binary" "$FCLAYER.tmp"
 mv "$FCLAYER.tmp" "$FCLAYER"
 
 commit=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -115,7 +118,7 @@ cat >"$WORK/results-header.md" <<EOF
 # fclayer benchmark results
 
 - Run $RUN_ID, $(date -u '+%Y-%m-%d %H:%M UTC'); sections: ${wanted[*]}
-- $("$FCLAYER" --version) (binary built $(date -u -r "$REPO/target/release/fclayer" '+%Y-%m-%d %H:%M UTC'), commit $commit)
+- $("$FCLAYER" --version) (binary $binary built $(date -u -r "$binary" '+%Y-%m-%d %H:%M UTC'), commit $commit)
 - Host: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) RAM, kernel $(uname -r)
 - Docker Engine $(docker version -f '{{.Server.Version}}'), $(hyperfine --version), $(zip -v 2>/dev/null | sed -n 2p | awk '{print "Info-ZIP zip", $4}'), host Python $("$PY" -c 'import platform; print(platform.python_version())')
 - hyperfine: mean ± standard deviation, min, number of runs; page cache warm. Ratios are of means

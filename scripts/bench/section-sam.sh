@@ -82,9 +82,9 @@ bench_changed_requirement() {
   local in_volume="docker run --rm --label $BENCH_LABEL.run=$RUN_ID -v $vol:/c debian:12 sh -c"
   log "one changed requirement: warm vs cold download cache ($RUNS runs each)"
   bench changed --runs "$RUNS" \
-    --prepare "$in_volume 'rm -f /c/pip/wheelhouse-*/six-*'" \
+    --prepare "$in_volume 'rm -rf /c/pip/wheelhouse-*/six-* /c/uv/wheels-v*/pypi/six'" \
     -n warm "$FCLAYER -q build $proj $args -o $SAM_OUT/changed.zip" \
-    --prepare "$in_volume 'rm -rf /c/pip'" \
+    --prepare "$in_volume 'rm -rf /c/pip /c/uv'" \
     -n cold "$FCLAYER -q build $proj $args -o $SAM_OUT/changed.zip"
   j=$WORK/hyperfine/changed.json
   result sam "one changed requirement, download cache warm (only six downloaded)" "$(hf_cell "$j" warm)"
@@ -106,7 +106,7 @@ bench_arm64_native_vs_emulate() {
   # Untimed: make sure both paths' images exist (the emulated one builds under QEMU).
   "$FCLAYER" -q build "$project" $args -o "$SAM_OUT/arm-native.zip" >/dev/null 2>&1 || die "arm64 native build failed"
   "$FCLAYER" -q build "$project" $args --emulate -o "$SAM_OUT/arm-emulated.zip" >/dev/null 2>&1 || die "arm64 --emulate build failed"
-  local clear="docker run --rm --label $BENCH_LABEL.run=$RUN_ID -v fclayer-cache-fetch-amd64:/a -v fclayer-cache-custom.debian12-arm64:/b debian:12 rm -rf /a/pip /b/pip"
+  local clear="docker run --rm --label $BENCH_LABEL.run=$RUN_ID -v fclayer-cache-fetch-amd64:/a -v fclayer-cache-custom.debian12-arm64:/b debian:12 rm -rf /a/pip /b/pip /a/uv /b/uv"
   local runs=${FCLAYER_BENCH_CROSS_RUNS:-3}
   log "arm64 target: native fetch vs --emulate ($runs runs each)"
   bench cross --runs "$runs" --prepare "$clear" \
@@ -299,7 +299,7 @@ section_main() {
   if [ -n "$volume" ]; then
     cache_before=$(download_cache_kb "$volume")
     if [ "$EMPTY_DOWNLOAD_CACHE" = 1 ]; then
-      fc_prepare+="; docker run --rm --label $BENCH_LABEL.run=$RUN_ID -v $volume:/c debian:12 rm -rf /c/pip"
+      fc_prepare+="; docker run --rm --label $BENCH_LABEL.run=$RUN_ID -v $volume:/c debian:12 rm -rf /c/pip /c/uv"
     fi
   fi
   if [ "$have_sam" = yes ]; then

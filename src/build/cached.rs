@@ -39,6 +39,10 @@ pub(super) fn key(
         .part("slim", &[u8::from(plan.slim)]);
     for kind in plan.mode.kinds() {
         k.part("kind", kind.name().as_bytes());
+        if *kind == crate::runtime::Kind::Python {
+            // uv and pip install the same packages but write different metadata.
+            k.part("installer", plan.python_installer.name().as_bytes());
+        }
     }
     for (name, value) in &manifest.env {
         k.part(name, value.as_bytes());
@@ -160,6 +164,12 @@ mod tests {
             .env
             .insert("PIP_INDEX_URL".into(), "https://idx".into());
         assert_ne!(base, key(&plan, &native("a"), b"tar", &with_env, &pack));
+        let pip = plan_for(&["--runtime", "python3.9", "--installer", "pip"], &[]);
+        assert_ne!(
+            base,
+            key(&pip, &native("a"), b"tar", &manifest, &pack),
+            "a pip build must not be served a cached uv layer"
+        );
     }
 
     #[test]

@@ -247,7 +247,7 @@ impl Cross<'_> {
     ) -> Result<Round> {
         let plan = self.plan;
         let pyver = python::version(plan.runtime);
-        let extra = python::fetch_env(plan.runtime, plan.arch);
+        let extra = python::fetch_env(plan.runtime, plan.arch, plan.python_installer);
         let mut spec = self.spec(
             &self.fetch.tag,
             self.native_platform,
@@ -265,9 +265,10 @@ impl Cross<'_> {
         let step = self.console.step(
             "Fetching",
             format!(
-                "wheels for {} natively in container {} ({} for CPython {pyver})",
+                "wheels for {} natively in container {} ({} on {} for CPython {pyver})",
                 plan.platform,
                 container.short_id(),
+                installer_name(plan.python_installer),
                 self.native_platform
             ),
         );
@@ -288,8 +289,15 @@ impl Cross<'_> {
             .filter(|s| !emulated.contains(s))
             .collect();
         if missing.is_empty() {
+            let failed = python::failed_specs(&exit.lines);
+            let on = if failed.is_empty() {
+                String::new()
+            } else {
+                format!(" (no usable distribution for {})", failed.join(", "))
+            };
             return Err(Error::build(format!(
-                "pip (for {} from {}) failed ({}) installing requirements.txt",
+                "{} (for {} from {}) failed ({}) installing requirements.txt{on}",
+                plan.python_installer.name(),
                 plan.platform,
                 self.native_platform,
                 exit.describe()
@@ -311,7 +319,7 @@ impl Cross<'_> {
         volume: &str,
     ) -> Result<Vec<u8>> {
         let plan = self.plan;
-        let env = python::wheels_env(plan.runtime, missing);
+        let env = python::wheels_env(plan.runtime, plan.arch, missing);
         let spec = self.spec(&image.tag, plan.platform, "python-wheels", &env, volume);
         let builder = self.engine.create_container(&spec).await?;
         builder.upload("/", self.inputs.to_vec()).await?;
@@ -400,6 +408,14 @@ impl Cross<'_> {
                 ))
             }
         }
+    }
+}
+
+/// The installer of the native round, for its step: "uv 0.13.9", "pip".
+fn installer_name(installer: python::Installer) -> String {
+    match installer {
+        python::Installer::Uv => format!("uv {}", python::UV_VERSION),
+        python::Installer::Pip => "pip".into(),
     }
 }
 

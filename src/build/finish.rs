@@ -33,11 +33,17 @@ pub(super) fn fresh_manifest(plan: &BuildPlan, engine: &Engine) -> Manifest {
         engine: Some(engine.identity().clone()),
         runtime: plan.runtime.name.into(),
         platform: plan.platform.into(),
+        // A Python layer names its installer too: uv and pip write different metadata.
         installers: plan
             .mode
             .kinds()
             .iter()
-            .map(|k| k.name().to_string())
+            .map(|k| match k {
+                crate::runtime::Kind::Python => {
+                    format!("python ({})", super::install::describe(*k, plan))
+                }
+                _ => k.name().to_string(),
+            })
             .collect(),
         env: plan
             .env

@@ -50,7 +50,8 @@ pub(super) async fn resolve(
     console: &Console,
 ) -> Result<Images> {
     let native = engine.native_platform().await?;
-    let context = images::build_context(plan.runtime)?;
+    let ca = plan.ca.as_ref().map(|c| c.pem.as_slice());
+    let context = images::build_context(plan.runtime, ca)?;
     if !is_cross(&native, plan) {
         let image = engine
             .ensure_build_image(
@@ -69,7 +70,7 @@ pub(super) async fn resolve(
     let fetch = engine
         .ensure_build_image(
             "fclayer/fetch",
-            images::fetch_context()?,
+            images::fetch_context(ca)?,
             &plan.native_base,
             &native,
             console,
@@ -133,7 +134,7 @@ pub(super) async fn target_image(
     let image = engine
         .ensure_build_image(
             &plan.runtime.build_image_repo(),
-            images::build_context(plan.runtime)?,
+            images::build_context(plan.runtime, plan.ca.as_ref().map(|c| c.pem.as_slice()))?,
             &plan.base_image,
             plan.platform,
             console,

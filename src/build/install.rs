@@ -14,7 +14,7 @@ use crate::docker::volume;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
 use crate::plan::BuildPlan;
-use crate::runtime::{Kind, Runtime, apt, java, node, php, python};
+use crate::runtime::{Kind, apt, java, node, php, python};
 
 /// What the installers report: apt's installed versions into the manifest, and what --slim
 /// removed (shown).
@@ -63,7 +63,7 @@ pub(super) async fn install(
         volumes: vec![(cache_volume, volume::MOUNT.to_string())],
         hold: true,
     };
-    let installers: Vec<String> = kinds.iter().map(|k| describe(*k, rt)).collect();
+    let installers: Vec<String> = kinds.iter().map(|k| describe(*k, plan)).collect();
     let (container, exit) = run_once_more_on_qemu_faults(
         plan,
         &spec,
@@ -76,7 +76,7 @@ pub(super) async fn install(
     .await?;
     if exit.code != 0 {
         container.remove().await?;
-        return Err(failure(&exit, kinds, rt));
+        return Err(failure(&exit, kinds, plan));
     }
     Ok(container)
 }
@@ -126,7 +126,7 @@ fn retry_under_emulation(code: i64, execution: Execution, attempt: u32) -> bool 
 }
 
 /// The error of a failed installer container: which installer, why, what to do.
-fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime) -> Error {
+fn failure(exit: &Exit, kinds: &[Kind], plan: &BuildPlan) -> Error {
     // The scripts announce each installer as it starts; the last announced one failed.
     let failed = exit
         .tail
@@ -151,12 +151,26 @@ fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime) -> Error {
     } else {
         (
             format!("failed ({})", exit.describe()),
-            installer_hint(failed, rt),
+            installer_hint(failed, plan),
+        )
+    };
+    // pip and uv name the requirement they could not install in different words; the message
+    // names it either way.
+    let specs = match failed {
+        Kind::Python => python::failed_specs(&exit.tail),
+        _ => Vec::new(),
+    };
+    let on = if specs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " (no usable distribution or build for {})",
+            specs.join(", ")
         )
     };
     Error::build(format!(
-        "{} {what} installing {}",
-        describe(failed, rt),
+        "{} {what} installing {}{on}",
+        describe(failed, plan),
         source_of(failed)
     ))
     .with_details(tail_details(&exit.tail))
@@ -171,7 +185,9 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
     for kind in kinds {
         env.extend(match kind {
             Kind::Apt => apt::installer_env(rt, plan.mode.apt()),
-            Kind::Python => python::installer_env(rt, kind.project_file()),
+            Kind::Python => {
+                python::installer_env(rt, plan.arch, plan.python_installer, kind.project_file())
+            }
             Kind::Node => node::installer_env(rt),
             Kind::Java => java::installer_env(rt),
             Kind::Php => php::installer_env(rt),
@@ -208,6 +224,7 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
     // Download caches persist between builds in a volume per runtime and platform.
     for (name, dir) in [
         ("PIP_CACHE_DIR", "pip"),
+        ("UV_CACHE_DIR", "uv"),
         ("npm_config_cache", "npm"),
         ("COMPOSER_CACHE_DIR", "composer"),
         ("FCLAYER_M2", "m2"),
@@ -223,11 +240,12 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
     env
 }
 
-/// An installer for messages: "pip (python3.9)", "apt (Debian 9 (stretch))".
-pub(super) fn describe(kind: Kind, rt: &Runtime) -> String {
+/// An installer for messages: "uv 0.13.9 (python3.9)", "apt (Debian 9 (stretch))".
+pub(super) fn describe(kind: Kind, plan: &BuildPlan) -> String {
+    let rt = plan.runtime;
     match kind {
         Kind::Apt => apt::describe(rt),
-        Kind::Python => python::describe(rt),
+        Kind::Python => python::describe(rt, plan.python_installer),
         Kind::Node => node::describe(rt),
         Kind::Java => java::describe(rt),
         Kind::Php => php::describe(rt),
@@ -243,10 +261,11 @@ pub(super) fn source_of(kind: Kind) -> &'static str {
 }
 
 /// What to do when an installer failed.
-fn installer_hint(kind: Kind, rt: &Runtime) -> String {
+fn installer_hint(kind: Kind, plan: &BuildPlan) -> String {
+    let rt = plan.runtime;
     match kind {
         Kind::Apt => apt::installer_hint(rt),
-        Kind::Python => python::installer_hint(rt),
+        Kind::Python => python::installer_hint(rt, plan.python_installer),
         Kind::Node => node::installer_hint(),
         Kind::Java => java::installer_hint(),
         Kind::Php => php::installer_hint(),
@@ -282,25 +301,25 @@ mod tests {
 
     #[test]
     fn the_last_announced_installer_is_the_one_that_failed() {
-        let rt = Runtime::find("python3.9").unwrap();
+        let plan = plan_for(&["--runtime", "python3.9", "--installer", "pip"], &[]);
         let kinds = [Kind::Apt, Kind::Python];
         let e = failure(
             &exit(1, false, &["fclayer: running apt", "E: no"]),
             &kinds,
-            rt,
+            &plan,
         );
         assert!(e.message.starts_with("apt (Debian 9"), "{}", e.message);
         assert!(e.message.ends_with("installing the apt packages"));
-        let e = failure(&exit(1, false, &["nothing announced"]), &kinds, rt);
+        let e = failure(&exit(1, false, &["nothing announced"]), &kinds, &plan);
         assert!(
             e.message.starts_with("pip (python3.9) failed"),
             "{}",
             e.message
         );
         assert!(e.hint.unwrap().contains("requirements.txt"));
-        let e = failure(&exit(137, true, &[]), &kinds, rt);
+        let e = failure(&exit(137, true, &[]), &kinds, &plan);
         assert!(e.message.contains("ran out of memory"), "{}", e.message);
-        let e = failure(&exit(143, false, &[]), &kinds, rt);
+        let e = failure(&exit(143, false, &[]), &kinds, &plan);
         assert!(e.message.contains("was stopped"), "{}", e.message);
     }
 
@@ -316,5 +335,25 @@ mod tests {
         assert!(env.contains(&("FCLAYER_APT".into(), "libxml2".into())));
         assert!(env.contains(&("FCLAYER_ARCH".into(), "x86_64".into())));
         assert!(!names.contains(&"SSL_CERT_FILE"), "no CA given");
+        assert!(env.contains(&("FCLAYER_INSTALLER".into(), "uv".into())));
+        assert!(env.contains(&("UV_CACHE_DIR".into(), format!("{}/uv", volume::MOUNT))));
+    }
+
+    #[test]
+    fn a_failed_uv_install_names_the_requirement() {
+        let plan = plan_for(&["--runtime", "python3.9"], &[]);
+        let tail = [
+            "fclayer: running python",
+            "  ╰─▶ Because fclayer-nope was not found in the package registry and you require fclayer-nope==1.0, we can conclude that your requirements are unsatisfiable.",
+        ];
+        let e = failure(&exit(1, false, &tail), &[Kind::Python], &plan);
+        assert!(
+            e.message
+                .starts_with(&format!("uv {} (python3.9) failed", python::UV_VERSION)),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("for fclayer-nope)"), "{}", e.message);
+        assert!(e.hint.unwrap().contains("--installer pip"));
     }
 }

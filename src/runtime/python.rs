@@ -1,5 +1,10 @@
-//! Python layers: pip installs requirements.txt into `/opt/python` with the runtime's own
+//! Python layers: uv (or pip) installs requirements.txt into `/opt/python` with the runtime's own
 //! interpreter version, capped at the runtime's glibc (images/install/python.sh).
+//!
+//! uv is the default where it works: it installs the same set several times faster than pip. pip
+//! stays for python3.6 (uv is not proven there) and for `--installer pip`. The glibc cap is exact
+//! with both: pip asks fclayer's PEP 600 hook, uv is told the newest manylinux tag the runtime can
+//! load (`uv_platform`).
 
 use std::path::Path;
 
@@ -122,36 +127,97 @@ pub fn versions(name: &str, _read: ReadEntry<'_>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// uv, pinned: common/setup-uv.sh puts this version into every Python build image.
+pub const UV_VERSION: &str = "0.13.9";
+
+/// The program that installs a Python layer's requirements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Installer {
+    Pip,
+    Uv,
+}
+
+impl Installer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Installer::Pip => "pip",
+            Installer::Uv => "uv",
+        }
+    }
+}
+
+/// The installer a runtime's build uses: the one asked for, else uv where fclayer has proven it
+/// (every Python from 3.7; FC's python3.6 image is not available to test, so it keeps pip).
+pub fn installer(runtime: &Runtime, asked: Option<Installer>) -> Installer {
+    asked.unwrap_or(if version(runtime) == "3.6" {
+        Installer::Pip
+    } else {
+        Installer::Uv
+    })
+}
+
+/// uv's `--python-platform` for a runtime: the newest manylinux uv knows that the runtime's glibc
+/// can load. uv has manylinux_2_17 and 2_28 to 2_40, nothing between: Debian 9 (glibc 2.24) gets
+/// 2_17, so wheels tagged only 2_18..2_24 are built from source (or refused with --only-binary).
+pub fn uv_platform(arch: Arch, glibc: (u32, u32)) -> String {
+    let minor = match glibc.1 {
+        m if m >= 40 => 40,
+        m if m >= 28 => m,
+        _ => 17,
+    };
+    format!("{}-manylinux_2_{minor}", arch.name())
+}
+
 /// The interpreter command for a runtime, e.g. `python3.9`.
 pub fn interpreter(runtime: &Runtime) -> String {
     format!("python{}", runtime.python.map_or("3", |l| l.version))
 }
 
-pub fn describe(runtime: &Runtime) -> String {
-    format!("pip ({})", interpreter(runtime))
+/// The installer for messages and the manifest: "uv 0.13.9 (python3.9)", "pip (python3.6)".
+pub fn describe(runtime: &Runtime, installer: Installer) -> String {
+    match installer {
+        Installer::Uv => format!("uv {UV_VERSION} ({})", interpreter(runtime)),
+        Installer::Pip => format!("pip ({})", interpreter(runtime)),
+    }
 }
 
 /// Environment for images/install/python.sh.
 /// (The target machine, FCLAYER_ARCH, is set for every installer by the build.)
-pub fn installer_env(runtime: &Runtime, requirements: &str) -> Vec<(String, String)> {
+pub fn installer_env(
+    runtime: &Runtime,
+    arch: Arch,
+    installer: Installer,
+    requirements: &str,
+) -> Vec<(String, String)> {
     let (major, minor) = runtime.debian.glibc();
     vec![
         ("FCLAYER_PYTHON".into(), interpreter(runtime)),
         ("FCLAYER_REQUIREMENTS".into(), requirements.into()),
         ("FCLAYER_GLIBC".into(), format!("{major}.{minor}")),
+        ("FCLAYER_INSTALLER".into(), installer.name().into()),
+        (
+            "FCLAYER_UV_PLATFORM".into(),
+            uv_platform(arch, (major, minor)),
+        ),
     ]
 }
 
 // Added by the build/verify restructuring (issue 12): failure hints, cross-platform fetch and
 // verify's module discovery.
 
-/// What to do when pip failed.
-pub fn installer_hint(runtime: &Runtime) -> String {
+/// What to do when the installer failed.
+pub fn installer_hint(runtime: &Runtime, installer: Installer) -> String {
     let (g1, g2) = runtime.debian.glibc();
+    let other = match installer {
+        Installer::Uv => "; `--installer pip` tries pip instead",
+        Installer::Pip => "",
+    };
     format!(
-        "check the names and versions in requirements.txt: each must exist on the package index for {} on {} (glibc {g1}.{g2}); run with --verbose to see all of pip's output",
+        "check the names and versions in requirements.txt: each must exist on the package index for {} on {} (glibc {g1}.{g2}); run with --verbose to see all of {}'s output{other}",
         interpreter(runtime),
-        runtime.arch()
+        runtime.arch(),
+        installer.name()
     )
 }
 
@@ -179,24 +245,31 @@ pub fn pip_platforms(arch: Arch, glibc: (u32, u32)) -> Vec<String> {
     tags
 }
 
-/// Environment for the native pip run of a cross-platform build (images/install/python-fetch.sh):
-/// the target's platform tags and Python version.
-pub fn fetch_env(runtime: &Runtime, arch: Arch) -> Vec<(String, String)> {
+/// Environment for the native run of a cross-platform build (images/install/python-fetch.sh):
+/// the target's platform tags (pip's list, uv's one) and Python version.
+pub fn fetch_env(runtime: &Runtime, arch: Arch, installer: Installer) -> Vec<(String, String)> {
+    let glibc = runtime.debian.glibc();
     vec![
         (
             "FCLAYER_TARGET_PLATFORMS".into(),
-            pip_platforms(arch, runtime.debian.glibc()).join(" "),
+            pip_platforms(arch, glibc).join(" "),
         ),
+        ("FCLAYER_UV_PLATFORM".into(), uv_platform(arch, glibc)),
+        ("FCLAYER_INSTALLER".into(), installer.name().into()),
         ("FCLAYER_PYVER".into(), version(runtime).into()),
-        ("FCLAYER_REQUIREMENTS".into(), "requirements.txt".into()),
     ]
 }
 
 /// Environment for building wheels of `missing` under emulation
-/// (images/install/python-wheels.sh): the installer's own, plus the requirements to build.
-pub fn wheels_env(runtime: &Runtime, missing: &[String]) -> Vec<(String, String)> {
+/// (images/install/python-wheels.sh, always pip): the installer's own, plus the requirements.
+pub fn wheels_env(runtime: &Runtime, arch: Arch, missing: &[String]) -> Vec<(String, String)> {
     let mut env = vec![("FCLAYER_WHEELS".into(), missing.join(" "))];
-    env.extend(installer_env(runtime, "requirements.txt"));
+    env.extend(installer_env(
+        runtime,
+        arch,
+        Installer::Pip,
+        "requirements.txt",
+    ));
     env
 }
 
@@ -213,19 +286,55 @@ pub fn installed_count(lines: &[String]) -> usize {
         .unwrap_or(0)
 }
 
-/// The requirement specs pip reported it has no matching distribution for.
+/// The requirements the installer found no usable wheel for, which a cross-platform build can
+/// build under emulation. pip says "No matching distribution found for SPEC" (also for a name
+/// that does not exist at all); uv explains its resolution: "Because SPEC has no usable wheels"
+/// or "SPEC has no wheels with a matching platform tag".
 pub fn missing_specs(lines: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = lines
-        .iter()
-        .filter_map(|l| {
-            l.split_once("No matching distribution found for ")
-                .map(|(_, s)| s)
-        })
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    out.dedup();
+    let mut out: Vec<String> = Vec::new();
+    for line in lines {
+        if let Some((_, s)) = line.split_once("No matching distribution found for ") {
+            push_spec(&mut out, s);
+        }
+        for (at, _) in line.match_indices(" has no ") {
+            let after = &line[at + " has no ".len()..];
+            if after.starts_with("usable wheels") || after.starts_with("wheels with") {
+                push_spec(&mut out, last_word(&line[..at]));
+            }
+        }
+    }
     out
+}
+
+/// The requirements an install failed on, for the error message: those with no usable
+/// distribution (`missing_specs`), those uv found nowhere ("Because NAME was not found in the
+/// package registry") and those that failed to build ("Failed to build `SPEC`", pip's "Failed
+/// building wheel for NAME").
+pub fn failed_specs(lines: &[String]) -> Vec<String> {
+    let mut out = missing_specs(lines);
+    for line in lines {
+        for (at, _) in line.match_indices(" was not found in the") {
+            push_spec(&mut out, last_word(&line[..at]));
+        }
+        if let Some((_, rest)) = line.split_once("Failed to build `") {
+            push_spec(&mut out, rest.split('`').next().unwrap_or(""));
+        }
+        if let Some((_, rest)) = line.split_once("Failed building wheel for ") {
+            push_spec(&mut out, rest);
+        }
+    }
+    out
+}
+
+fn last_word(s: &str) -> &str {
+    s.rsplit(' ').next().unwrap_or("")
+}
+
+fn push_spec(out: &mut Vec<String>, spec: &str) {
+    let spec = spec.trim().trim_matches(['`', ',', '.']).trim();
+    if !spec.is_empty() && !out.iter().any(|s| s == spec) {
+        out.push(spec.to_string());
+    }
 }
 
 /// The module `import` finds at a path below `python/` of a layer: `numpy/__init__.py` →
@@ -302,9 +411,11 @@ mod tests {
     #[test]
     fn python39_caps_wheels_at_debian9_glibc() {
         let rt = Runtime::find("python3.9").unwrap();
-        let env = installer_env(rt, "requirements.txt");
+        let env = installer_env(rt, Arch::X86_64, Installer::Uv, "requirements.txt");
         assert!(env.contains(&("FCLAYER_PYTHON".into(), "python3.9".into())));
         assert!(env.contains(&("FCLAYER_GLIBC".into(), "2.24".into())));
+        // uv has no manylinux_2_24: Debian 9 gets 2_17, never 2_28.
+        assert!(env.contains(&("FCLAYER_UV_PLATFORM".into(), "x86_64-manylinux_2_17".into())));
         let rt = Runtime::find("custom.debian12").unwrap();
         assert_eq!(interpreter(rt), "python3.11");
     }
@@ -338,6 +449,70 @@ mod fetch_tests {
     }
 
     #[test]
+    fn missing_and_failed_specs_come_from_uvs_error() {
+        let lines: Vec<String> = [
+            "  × No solution found when resolving dependencies:",
+            "  ╰─▶ Because fclayer-cext==1.0 has no usable wheels and you require fclayer-cext==1.0, we can conclude that your requirements are unsatisfiable.",
+            "      Because only cryptography<=46 is available and cryptography==46.0.1 has no wheels with a matching platform tag (e.g., `manylinux_2_17_x86_64`), we can conclude",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            missing_specs(&lines),
+            vec!["fclayer-cext==1.0", "cryptography==46.0.1"]
+        );
+        let lines: Vec<String> = [
+            "  ╰─▶ Because fclayer-no-such-package-4f9a1c was not found in the package registry and you require fclayer-no-such-package-4f9a1c==1.0, we can conclude that your requirements are unsatisfiable.",
+            "  × Failed to build `badpkg==0.1`",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert!(missing_specs(&lines).is_empty(), "not buildable elsewhere");
+        assert_eq!(
+            failed_specs(&lines),
+            vec!["fclayer-no-such-package-4f9a1c", "badpkg==0.1"]
+        );
+    }
+
+    #[test]
+    fn uv_platforms_never_exceed_the_runtime_glibc() {
+        assert_eq!(uv_platform(Arch::X86_64, (2, 24)), "x86_64-manylinux_2_17");
+        assert_eq!(uv_platform(Arch::X86_64, (2, 28)), "x86_64-manylinux_2_28");
+        assert_eq!(uv_platform(Arch::X86_64, (2, 31)), "x86_64-manylinux_2_31");
+        assert_eq!(
+            uv_platform(Arch::Aarch64, (2, 36)),
+            "aarch64-manylinux_2_36"
+        );
+        assert_eq!(uv_platform(Arch::X86_64, (2, 41)), "x86_64-manylinux_2_40");
+    }
+
+    #[test]
+    fn uv_is_the_default_except_for_python36() {
+        let py39 = Runtime::find("python3.9").unwrap();
+        let py36 = Runtime::find("python3.6").unwrap();
+        assert_eq!(installer(py39, None), Installer::Uv);
+        assert_eq!(installer(py36, None), Installer::Pip);
+        assert_eq!(installer(py39, Some(Installer::Pip)), Installer::Pip);
+        assert_eq!(
+            describe(py39, Installer::Uv),
+            format!("uv {UV_VERSION} (python3.9)")
+        );
+        assert_eq!(describe(py36, Installer::Pip), "pip (python3.6)");
+    }
+
+    #[test]
+    fn the_image_script_pins_the_same_uv() {
+        let script = crate::images::IMAGES
+            .get_file("common/setup-uv.sh")
+            .and_then(|f| f.contents_utf8())
+            .unwrap();
+        assert!(
+            script.contains(&format!("\nversion={UV_VERSION}\n")),
+            "setup-uv.sh pins another uv than UV_VERSION"
+        );
+    }
+
+    #[test]
     fn the_installed_count_is_the_last_one_reported() {
         let lines = [
             "fclayer: installed 3 packages",
@@ -352,12 +527,20 @@ mod fetch_tests {
     #[test]
     fn wheel_builds_get_the_installer_env_and_the_specs() {
         let rt = Runtime::find("python3.9").unwrap();
-        let env = wheels_env(rt, &["a==1".into(), "b".into()]);
+        let env = wheels_env(rt, Arch::Aarch64, &["a==1".into(), "b".into()]);
         assert!(env.contains(&("FCLAYER_WHEELS".into(), "a==1 b".into())));
         assert!(env.contains(&("FCLAYER_GLIBC".into(), "2.24".into())));
         assert!(env.contains(&("FCLAYER_REQUIREMENTS".into(), "requirements.txt".into())));
-        let fetch = fetch_env(rt, Arch::Aarch64);
+        assert!(
+            env.contains(&("FCLAYER_INSTALLER".into(), "pip".into())),
+            "wheels are built with pip"
+        );
+        let fetch = fetch_env(rt, Arch::Aarch64, Installer::Uv);
         assert!(fetch.contains(&("FCLAYER_PYVER".into(), "3.9".into())));
+        assert!(fetch.contains(&(
+            "FCLAYER_UV_PLATFORM".into(),
+            "aarch64-manylinux_2_17".into()
+        )));
     }
 
     #[test]
