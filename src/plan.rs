@@ -429,6 +429,9 @@ fn mode_and_runtime(
             )));
         }
     }
+    if kinds.contains(&Kind::Node) {
+        runtime::node::check_for_runtime(project, rt)?;
+    }
     Ok((Mode::Install { kinds, apt }, rt, from))
 }
 

@@ -2,7 +2,8 @@
 # Install package.json's production dependencies for an FC Node.js runtime: npm runs in the
 # project's copy (so `file:` dependencies resolve), native addons compile against the build
 # image's Node headers, then node_modules moves to /opt/nodejs/node_modules beside package.json
-# and the lockfile. Set by fclayer: FCLAYER_NODE_MAJOR (e.g. 16).
+# and the lockfile. Set by fclayer: FCLAYER_NODE_MAJOR (e.g. 16); for a pnpm or Yarn project
+# FCLAYER_NODE_PM (pnpm, yarn, berry) and the rest of node-pm.sh's settings.
 set -eu
 for tool in node npm; do
   if ! command -v "$tool" >/dev/null 2>&1; then
@@ -23,16 +24,22 @@ rm -rf node_modules
 export npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 # `file:` dependencies are copied in, not linked: a link would point outside the layer.
 export npm_config_install_links=true
-if [ "$npm_major" -ge 8 ]; then omit="--omit=dev"; else omit="--production"; fi
-if [ -f package-lock.json ] || [ -f npm-shrinkwrap.json ]; then
-  npm ci $omit --foreground-scripts
+lockfiles="package-lock.json npm-shrinkwrap.json"
+if [ "${FCLAYER_NODE_PM:-npm}" != npm ]; then
+  # pnpm and Yarn: node-pm.sh installs into ./node_modules and names its lockfile.
+  . /fclayer/install/node-pm.sh
 else
-  npm install $omit --foreground-scripts --no-save
+  if [ "$npm_major" -ge 8 ]; then omit="--omit=dev"; else omit="--production"; fi
+  if [ -f package-lock.json ] || [ -f npm-shrinkwrap.json ]; then
+    npm ci $omit --foreground-scripts
+  else
+    npm install $omit --foreground-scripts --no-save
+  fi
 fi
 
 out=/opt/nodejs
 mkdir -p "$out"
-for f in package.json package-lock.json npm-shrinkwrap.json; do
+for f in package.json $lockfiles; do
   if [ -f "$f" ]; then cp "$f" "$out/"; fi
 done
 if [ -d node_modules ]; then
@@ -44,3 +51,7 @@ fi
 # between builds; node_gyp_bins holds links to the build image's python, outside the layer.
 rm -f "$out/node_modules/.package-lock.json"
 find "$out/node_modules" -type d \( -name .deps -o -name node_gyp_bins \) -prune -exec rm -rf {} +
+# Per-platform optional packages for another os, cpu or libc (npm before 10 installs sharp's musl
+# binaries beside its glibc ones): removed, each named; the ELF gate still checks what is left.
+case "${FCLAYER_ARCH:-x86_64}" in aarch64) cpu=arm64 ;; *) cpu=x64 ;; esac
+node /fclayer/install/node-platform.js "$out/node_modules" linux "$cpu" glibc

@@ -16,8 +16,8 @@ use crate::manifest::{self, Manifest};
 use crate::plan::BuildPlan;
 use crate::runtime::{Kind, Runtime, apt, java, node, php, python};
 
-/// What the installers report: apt's installed versions into the manifest, and what --slim
-/// removed (shown).
+/// What the installers report: apt's installed versions into the manifest; what --slim removed
+/// and what the Node.js install removed or needs (shown).
 pub(super) async fn read_reports(
     containers: &[Container],
     manifest: &mut Manifest,
@@ -27,6 +27,9 @@ pub(super) async fn read_reports(
         if let Some(report) = container.read_file("/fclayer/report/apt.txt").await? {
             let versions = manifest::parse_versions(&String::from_utf8_lossy(&report));
             manifest.packages.insert("apt".into(), versions);
+        }
+        if let Some(report) = container.read_file("/fclayer/report/node.txt").await? {
+            node::report(&String::from_utf8_lossy(&report), console);
         }
         crate::slim::report_container(container, console).await?;
     }
@@ -172,7 +175,7 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
         env.extend(match kind {
             Kind::Apt => apt::installer_env(rt, plan.mode.apt()),
             Kind::Python => python::installer_env(rt, kind.project_file()),
-            Kind::Node => node::installer_env(rt),
+            Kind::Node => node::installer_env(rt, &plan.project),
             Kind::Java => java::installer_env(rt),
             Kind::Php => php::installer_env(rt),
         });

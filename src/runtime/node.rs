@@ -1,9 +1,14 @@
-//! Node.js layers: npm installs package.json's production dependencies into
-//! `/opt/nodejs/node_modules` (`npm ci` with a lockfile), building native addons with the
-//! runtime's Node headers (images/install/node.sh).
+//! Node.js layers: the project's package manager (npm, pnpm, Yarn classic or berry: see
+//! `node_pm`) installs package.json's production dependencies into `/opt/nodejs/node_modules`
+//! (frozen to the lockfile when there is one), building native addons with the runtime's Node
+//! headers (images/install/node.sh, images/install/node-pm.sh). Per-platform optional packages
+//! that do not match the target (linux, its cpu, glibc) are removed after the install
+//! (images/install/node-platform.js): npm before 10 does not know libc and installs both of
+//! sharp's `@img/sharp-linux-x64` and `@img/sharp-linuxmusl-x64`.
 
 use std::path::Path;
 
+use super::node_pm::{self, Manager};
 use super::project_text::check_json_manifest;
 use super::{Arch, Language, ReadEntry, Runtime};
 use crate::error::Result;
@@ -21,9 +26,14 @@ pub static LANGUAGE: Language = Language {
 };
 
 /// package.json, and package-lock.json when there is one, must be JSON objects with their
-/// dependency maps as objects.
+/// dependency maps as objects; the package manager they call for must be one fclayer runs.
 pub fn check_package_json(path: &Path) -> Result<()> {
-    check_json_manifest(
+    manager(path).map(|_| ())
+}
+
+/// The checked package.json's package manager (`node_pm::detect`).
+fn manager(path: &Path) -> Result<Manager> {
+    let value = check_json_manifest(
         path,
         &["dependencies", "optionalDependencies", "devDependencies"],
     )?;
@@ -31,7 +41,15 @@ pub fn check_package_json(path: &Path) -> Result<()> {
     if lock.is_file() {
         check_json_manifest(&lock, &[])?;
     }
-    Ok(())
+    let dir = path.parent().unwrap_or(Path::new("."));
+    node_pm::detect(dir, &value)
+}
+
+/// The checks that need the runtime: its Node.js must run the package manager asked for.
+pub fn check_for_runtime(project: &Path, runtime: &Runtime) -> Result<()> {
+    let m = manager(&project.join("package.json"))?;
+    let node = runtime.node.expect("a runtime that loads node layers");
+    node_pm::check_node(&m, runtime.name, node.full)
 }
 
 /// Installed packages: the package.json at the root of each package below
@@ -73,10 +91,28 @@ fn is_package_root(rest: &str) -> bool {
     }
 }
 
-/// Environment for images/install/node.sh.
-pub fn installer_env(runtime: &Runtime) -> Vec<(String, String)> {
+/// Environment for images/install/node.sh: the Node.js major, and for anything but npm the
+/// package manager and its version (the plan checked the project, see `check_package_json`).
+pub fn installer_env(runtime: &Runtime, project: &Path) -> Vec<(String, String)> {
     let node = runtime.node.expect("node runtime");
-    vec![("FCLAYER_NODE_MAJOR".into(), node.version.into())]
+    let mut env = vec![("FCLAYER_NODE_MAJOR".into(), node.version.into())];
+    if let Ok(m) = manager(&project.join("package.json"))
+        && m.pm != node_pm::Pm::Npm
+    {
+        env.push(("FCLAYER_NODE_PM".into(), m.pm.name().into()));
+        env.push(("FCLAYER_NODE_PM_VERSION".into(), m.version));
+        let linker = if m.isolated { "isolated" } else { "hoisted" };
+        env.push(("FCLAYER_PNPM_LINKER".into(), linker.into()));
+    }
+    env
+}
+
+/// What node.sh left in /fclayer/report/node.txt, one note a line: the per-platform packages it
+/// removed (images/install/node-platform.js).
+pub fn report(text: &str, console: &crate::console::Console) {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        console.note(line.to_string());
+    }
 }
 
 pub fn describe(runtime: &Runtime) -> String {
