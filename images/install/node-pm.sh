@@ -32,10 +32,14 @@ pnpm)
   npm_tool "pnpm-$version" "pnpm@$version" pnpm
   echo "fclayer: pnpm $(pnpm --version), node-linker=$FCLAYER_PNPM_LINKER"
   # Copies, not hard links into the store: the store is in the cache volume, the layer must
-  # hold the files themselves.
+  # hold the files themselves. No side-effects cache: with it, a warm store hands back packages
+  # as their install scripts left them, with links made into files (a .bin link became a copy),
+  # so the layer's bytes would depend on what an earlier build left in the cache. The store's
+  # name carries a number: a store some earlier build filled with side effects is not reused.
   pnpm install --frozen-lockfile --prod --reporter=append-only \
     --config.node-linker="$FCLAYER_PNPM_LINKER" --config.package-import-method=copy \
-    --config.confirmModulesPurge=false --store-dir=/fclayer-cache/pnpm-store
+    --config.side-effects-cache=false \
+    --config.confirmModulesPurge=false --store-dir=/fclayer-cache/pnpm-store-1
   lockfiles="pnpm-lock.yaml"
   # pnpm's bookkeeping: the hoisted layout's .pnpm holds only its lock copy; the symlinked
   # layout's .pnpm holds the packages themselves and stays.
