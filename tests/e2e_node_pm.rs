@@ -212,3 +212,97 @@ fn yarn_classic_and_berry_layers_hold_the_locked_versions() {
         assert_eq!(run_node(&zip, script), "7200000 true");
     }
 }
+
+/// The arm64 target: npm on the engine's own platform picks sharp's linux-arm64 glibc packages
+/// (no install script needs the target), and the layer resizes an image under emulation.
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn npm_sharp_layer_for_arm64_is_fetched_natively_and_resizes_under_emulation() {
+    require_engine_and(&["debian:12-arm64", "debian:12"]);
+    let tmp = tempdir();
+    let project = fixture(tmp.path(), "npm-sharp");
+    let zip = tmp.path().join("sharp-arm64.zip");
+    let out = Build::on("nodejs18", "debian:12-arm64", &project)
+        .args(["--platform", "linux/arm64"])
+        .out(&zip)
+        .run();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("no package needs the target platform"),
+        "{err}"
+    );
+    let names = zip_names(&zip);
+    assert!(
+        names
+            .iter()
+            .any(|n| n.starts_with("nodejs/node_modules/@img/sharp-linux-arm64/")),
+        "sharp's arm64 binary is missing"
+    );
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("linuxmusl") || n.contains("-x64/")),
+        "a package for another libc or cpu is in the layer"
+    );
+    let left = fclayer_containers();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    // verify makes (or reuses) the arm64 build image and requires every package there.
+    let verified = run(fclayer()
+        .args([
+            "verify",
+            "--runtime",
+            "nodejs18",
+            "--platform",
+            "linux/arm64",
+        ])
+        .args(["--base-image", "debian:12-arm64"])
+        .arg(&zip));
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    let image = newest_image_for("fclayer/build-nodejs18", "arm64");
+    let ran = run_with_layer(
+        &image,
+        &zip,
+        &["NODE_PATH=/opt/nodejs/node_modules"],
+        &[
+            "node",
+            "-e",
+            &format!("{RESIZE}; console.log(process.arch)"),
+        ],
+    );
+    assert!(ran.status.success(), "node failed under emulation");
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        "arm64\nresized 16 12 png"
+    );
+}
+
+/// custom.debian12 brings no Node.js: the layer is built for the major engines.node names
+/// (Debian 12's own Node.js 18 here), and the output says the function must bring it.
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn custom_debian12_node_layer_is_built_for_the_engines_node_major() {
+    require_engine_and(&["debian:12"]);
+    let tmp = tempdir();
+    let project = fixture(tmp.path(), "custom-engines");
+    let zip = tmp.path().join("custom.zip");
+    let out = Build::on("custom.debian12", "debian:12", &project)
+        .out(&zip)
+        .run();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("custom.debian12 has no Node.js: this layer is for Node.js 18, which the function must bring"),
+        "{err}"
+    );
+    assert!(err.contains("/opt/nodejs18/bin"), "{err}");
+    let packages = manifest_packages(&zip);
+    assert_eq!(packages.get("ms").map(String::as_str), Some("2.1.3"));
+    assert!(
+        !packages.contains_key("left-pad"),
+        "a dev dependency was installed"
+    );
+    let left = fclayer_containers();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+    assert_eq!(run_node(&zip, "console.log(require('ms')('1m'))"), "60000");
+}

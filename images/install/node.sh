@@ -5,6 +5,21 @@
 # and the lockfile. Set by fclayer: FCLAYER_NODE_MAJOR (e.g. 16); for a pnpm or Yarn project
 # FCLAYER_NODE_PM (pnpm, yarn, berry) and the rest of node-pm.sh's settings.
 set -eu
+if [ -n "${FCLAYER_NODE_BROUGHT:-}" ]; then
+  # A custom runtime that brings no Node.js: the function brings its own, of this major; the
+  # build image gets it now (Debian's package where the release has this major, else nodejs.org).
+  note="$FCLAYER_NODE_BROUGHT has no Node.js: this layer is for Node.js $FCLAYER_NODE_MAJOR, which the function must bring (FC's official Node.js layers put it in /opt/nodejs$FCLAYER_NODE_MAJOR/bin; a custom runtime does not put that on PATH: set PATH and NODE_PATH=/opt/nodejs/node_modules in the function's environment)"
+  mkdir -p /fclayer/report
+  echo "$note" >>/fclayer/report/node.txt
+  have=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo none)
+  if [ "$have" != "$FCLAYER_NODE_MAJOR" ]; then
+    echo "fclayer: installing Node.js $FCLAYER_NODE_MAJOR into the build container"
+    if ! sh /usr/local/lib/fclayer/setup-node.sh "$FCLAYER_NODE_MAJOR" "$FCLAYER_NODE_FULL"; then
+      echo "fclayer: cannot install Node.js $FCLAYER_NODE_MAJOR here: this Debian release has no such package and nodejs.org did not answer; use a base image with Node.js $FCLAYER_NODE_MAJOR (--base-image), or name a major the release ships in engines.node (Debian 12: 18)" >&2
+      exit 1
+    fi
+  fi
+fi
 for tool in node npm; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     echo "fclayer: $tool is not in the build image" >&2

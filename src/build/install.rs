@@ -4,6 +4,8 @@
 //! installer that failed, its exit code and the end of its log. A cross-platform build goes
 //! through `cross` instead, which comes back here for what needs the target.
 
+use std::path::Path;
+
 use super::inputs::INPUT_ROOT;
 use crate::console::Console;
 use crate::docker::Engine;
@@ -66,7 +68,10 @@ pub(super) async fn install(
         volumes: vec![(cache_volume, volume::MOUNT.to_string())],
         hold: true,
     };
-    let installers: Vec<String> = kinds.iter().map(|k| describe(*k, rt)).collect();
+    let installers: Vec<String> = kinds
+        .iter()
+        .map(|k| describe(*k, rt, &plan.project))
+        .collect();
     let (container, exit) = run_once_more_on_qemu_faults(
         plan,
         &spec,
@@ -79,7 +84,7 @@ pub(super) async fn install(
     .await?;
     if exit.code != 0 {
         container.remove().await?;
-        return Err(failure(&exit, kinds, rt));
+        return Err(failure(&exit, kinds, rt, &plan.project));
     }
     Ok(container)
 }
@@ -129,7 +134,7 @@ fn retry_under_emulation(code: i64, execution: Execution, attempt: u32) -> bool 
 }
 
 /// The error of a failed installer container: which installer, why, what to do.
-fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime) -> Error {
+fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime, project: &Path) -> Error {
     // The scripts announce each installer as it starts; the last announced one failed.
     let failed = exit
         .tail
@@ -154,12 +159,12 @@ fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime) -> Error {
     } else {
         (
             format!("failed ({})", exit.describe()),
-            installer_hint(failed, rt),
+            installer_hint(failed, rt, project),
         )
     };
     Error::build(format!(
         "{} {what} installing {}",
-        describe(failed, rt),
+        describe(failed, rt, project),
         source_of(failed)
     ))
     .with_details(tail_details(&exit.tail))
@@ -226,12 +231,13 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
     env
 }
 
-/// An installer for messages: "pip (python3.9)", "apt (Debian 9 (stretch))".
-pub(super) fn describe(kind: Kind, rt: &Runtime) -> String {
+/// An installer for messages: "pip (python3.9)", "apt (Debian 9 (stretch))", "pnpm 9.15.9
+/// (Node.js 18)" (the project tells which Node.js package manager).
+pub(super) fn describe(kind: Kind, rt: &Runtime, project: &Path) -> String {
     match kind {
         Kind::Apt => apt::describe(rt),
         Kind::Python => python::describe(rt),
-        Kind::Node => node::describe(rt),
+        Kind::Node => node::describe(rt, project),
         Kind::Java => java::describe(rt),
         Kind::Php => php::describe(rt),
     }
@@ -246,11 +252,11 @@ pub(super) fn source_of(kind: Kind) -> &'static str {
 }
 
 /// What to do when an installer failed.
-fn installer_hint(kind: Kind, rt: &Runtime) -> String {
+fn installer_hint(kind: Kind, rt: &Runtime, project: &Path) -> String {
     match kind {
         Kind::Apt => apt::installer_hint(rt),
         Kind::Python => python::installer_hint(rt),
-        Kind::Node => node::installer_hint(),
+        Kind::Node => node::installer_hint(project),
         Kind::Java => java::installer_hint(),
         Kind::Php => php::installer_hint(),
     }
@@ -291,19 +297,25 @@ mod tests {
             &exit(1, false, &["fclayer: running apt", "E: no"]),
             &kinds,
             rt,
+            Path::new("."),
         );
         assert!(e.message.starts_with("apt (Debian 9"), "{}", e.message);
         assert!(e.message.ends_with("installing the apt packages"));
-        let e = failure(&exit(1, false, &["nothing announced"]), &kinds, rt);
+        let e = failure(
+            &exit(1, false, &["nothing announced"]),
+            &kinds,
+            rt,
+            Path::new("."),
+        );
         assert!(
             e.message.starts_with("pip (python3.9) failed"),
             "{}",
             e.message
         );
         assert!(e.hint.unwrap().contains("requirements.txt"));
-        let e = failure(&exit(137, true, &[]), &kinds, rt);
+        let e = failure(&exit(137, true, &[]), &kinds, rt, Path::new("."));
         assert!(e.message.contains("ran out of memory"), "{}", e.message);
-        let e = failure(&exit(143, false, &[]), &kinds, rt);
+        let e = failure(&exit(143, false, &[]), &kinds, rt, Path::new("."));
         assert!(e.message.contains("was stopped"), "{}", e.message);
     }
 

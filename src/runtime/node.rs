@@ -10,8 +10,8 @@ use std::path::Path;
 
 use super::node_pm::{self, Manager};
 use super::project_text::check_json_manifest;
-use super::{Arch, Language, ReadEntry, Runtime};
-use crate::error::Result;
+use super::{Arch, Debian, Lang, Language, RUNTIMES, ReadEntry, Runtime};
+use crate::error::{Error, Result};
 
 pub static LANGUAGE: Language = Language {
     name: "node",
@@ -20,7 +20,7 @@ pub static LANGUAGE: Language = Language {
     layer_dirs: &["nodejs"],
     search_path: "nodejs/node_modules/",
     default_runtime: "nodejs20",
-    runs_on: |rt| rt.node.is_some(),
+    runs_on: |rt| rt.node.is_some() || brings_own_node(rt),
     check: check_package_json,
     versions,
 };
@@ -45,11 +45,61 @@ fn manager(path: &Path) -> Result<Manager> {
     node_pm::detect(dir, &value)
 }
 
-/// The checks that need the runtime: its Node.js must run the package manager asked for.
+/// The checks that need the runtime: the Node.js to build for is known, and runs the package
+/// manager asked for.
 pub fn check_for_runtime(project: &Path, runtime: &Runtime) -> Result<()> {
     let m = manager(&project.join("package.json"))?;
-    let node = runtime.node.expect("a runtime that loads node layers");
+    let node = node_for(runtime, project)?;
     node_pm::check_node(&m, runtime.name, node.full)
+}
+
+/// Custom runtimes on Debian 11 and 12 carry no Node.js: their functions bring their own
+/// (often FC's official Node.js layer), and the layer is built for the major they name.
+fn brings_own_node(rt: &Runtime) -> bool {
+    rt.custom && rt.node.is_none() && rt.debian >= Debian::Bullseye
+}
+
+/// The Node.js a layer is built for: the runtime's, or for a runtime that brings none the
+/// major package.json's `engines.node` names (its lowest: `>=18`, `18.x`, `^18.12` and
+/// `18 || 20` are 18), at the release FC's own runtime of that major runs.
+pub fn node_for(runtime: &Runtime, project: &Path) -> Result<Lang> {
+    if let Some(node) = runtime.node {
+        return Ok(node);
+    }
+    let path = project.join("package.json");
+    let value: serde_json::Value =
+        serde_json::from_str(&super::project_text::read_text(&path)?).unwrap_or_default();
+    let range = value["engines"]["node"].as_str().unwrap_or_default();
+    let major: String = range
+        .chars()
+        .skip_while(|c| !c.is_ascii_digit())
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    let known = RUNTIMES
+        .iter()
+        .filter(|r| !r.custom)
+        .filter_map(|r| r.node)
+        .find(|l| l.version == major);
+    let majors: Vec<&str> = RUNTIMES
+        .iter()
+        .filter(|r| !r.custom)
+        .filter_map(|r| r.node.map(|l| l.version))
+        .collect();
+    known.ok_or_else(|| {
+        let what = if range.is_empty() {
+            format!("{} names no engines.node", path.display())
+        } else {
+            format!("{}: engines.node {range:?} is not a Node.js major fclayer builds for", path.display())
+        };
+        Error::input(format!(
+            "{} brings no Node.js of its own, and {what}",
+            runtime.name
+        ))
+        .with_hint(format!(
+            "name the Node.js your function runs in package.json, e.g. \"engines\": {{\"node\": \"18\"}} (one of {})",
+            majors.join(", ")
+        ))
+    })
 }
 
 /// Installed packages: the package.json at the root of each package below
@@ -91,11 +141,18 @@ fn is_package_root(rest: &str) -> bool {
     }
 }
 
-/// Environment for images/install/node.sh: the Node.js major, and for anything but npm the
-/// package manager and its version (the plan checked the project, see `check_package_json`).
+/// Environment for images/install/node.sh: the Node.js major (and release, which a build image
+/// without it installs), and for anything but npm the package manager and its version (the plan
+/// checked the project, see `check_package_json` and `check_for_runtime`).
 pub fn installer_env(runtime: &Runtime, project: &Path) -> Vec<(String, String)> {
-    let node = runtime.node.expect("node runtime");
+    let Ok(node) = node_for(runtime, project) else {
+        return Vec::new();
+    };
     let mut env = vec![("FCLAYER_NODE_MAJOR".into(), node.version.into())];
+    if runtime.node.is_none() {
+        env.push(("FCLAYER_NODE_FULL".into(), node.full.into()));
+        env.push(("FCLAYER_NODE_BROUGHT".into(), runtime.name.into()));
+    }
     if let Ok(m) = manager(&project.join("package.json"))
         && m.pm != node_pm::Pm::Npm
     {
@@ -115,16 +172,32 @@ pub fn report(text: &str, console: &crate::console::Console) {
     }
 }
 
-pub fn describe(runtime: &Runtime) -> String {
-    format!("npm (Node.js {})", runtime.node.map_or("?", |l| l.version))
+/// The installer for messages: "npm (Node.js 18)", "pnpm 9.15.9 (Node.js 18)".
+pub fn describe(runtime: &Runtime, project: &Path) -> String {
+    let node = node_for(runtime, project).map_or("?", |l| l.version);
+    match manager(&project.join("package.json")) {
+        Ok(m) if m.pm != node_pm::Pm::Npm => format!(
+            "{} {} (Node.js {node})",
+            m.pm.name_for_messages(),
+            m.version
+        ),
+        _ => format!("npm (Node.js {node})"),
+    }
 }
 
 // Added by the build/verify restructuring (issue 12): the failure hint, cross-platform fetch and
 // verify's package discovery.
 
-/// What to do when npm failed.
-pub fn installer_hint() -> String {
-    "check the names and versions in package.json (and that package-lock.json matches it); run with --verbose to see all of npm's output".into()
+/// What to do when the package manager failed.
+pub fn installer_hint(project: &Path) -> String {
+    let lock = match manager(&project.join("package.json")).map(|m| m.pm) {
+        Ok(node_pm::Pm::Pnpm) => "pnpm-lock.yaml",
+        Ok(node_pm::Pm::YarnClassic | node_pm::Pm::YarnBerry) => "yarn.lock",
+        _ => "package-lock.json",
+    };
+    format!(
+        "check the names and versions in package.json (and that {lock} matches it); run with --verbose to see all of the package manager's output"
+    )
 }
 
 /// npm's name for a machine.
@@ -219,5 +292,58 @@ mod tests {
         assert!(versions("nodejs/node_modules/a/test/package.json", &mut unread).is_empty());
         assert!(versions("nodejs/node_modules/a/index.js", &mut unread).is_empty());
         assert!(versions("nodejs/node_modules/a/package.json", &mut read("{")).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod custom_runtime_tests {
+    use super::*;
+
+    fn project(package_json: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("package.json"), package_json).unwrap();
+        dir
+    }
+
+    #[test]
+    fn custom_runtimes_on_debian_11_and_12_build_for_the_node_engines_names() {
+        let d12 = Runtime::find("custom.debian12").unwrap();
+        assert!(d12.supports(super::super::Kind::Node));
+        assert!(
+            Runtime::find("custom.debian11")
+                .unwrap()
+                .supports(super::super::Kind::Node)
+        );
+        for range in ["18", ">=18", "18.x", "^18.12.0", "18 || 20", ">= 18 < 21"] {
+            let d = project(&format!(r#"{{"engines": {{"node": "{range}"}}}}"#));
+            let node = node_for(d12, d.path()).unwrap();
+            assert_eq!((node.version, node.full), ("18", "18.19.0"), "{range}");
+        }
+        let env = installer_env(d12, project(r#"{"engines": {"node": "20"}}"#).path());
+        assert!(env.contains(&("FCLAYER_NODE_MAJOR".into(), "20".into())));
+        assert!(env.contains(&("FCLAYER_NODE_BROUGHT".into(), "custom.debian12".into())));
+        // The runtime's own Node.js wins over engines.
+        let n18 = Runtime::find("nodejs18").unwrap();
+        let d = project(r#"{"engines": {"node": "20"}}"#);
+        assert_eq!(node_for(n18, d.path()).unwrap().version, "18");
+        assert!(
+            !installer_env(n18, d.path())
+                .iter()
+                .any(|(k, _)| k == "FCLAYER_NODE_BROUGHT")
+        );
+    }
+
+    #[test]
+    fn a_custom_runtime_without_a_known_node_major_says_how_to_name_one() {
+        let d12 = Runtime::find("custom.debian12").unwrap();
+        let e = node_for(d12, project("{}").path()).unwrap_err();
+        assert!(e.message.contains("names no engines.node"), "{}", e.message);
+        assert!(e.hint.unwrap().contains(r#""engines": {"node": "18"}"#));
+        let e = node_for(d12, project(r#"{"engines": {"node": "99"}}"#).path()).unwrap_err();
+        assert!(
+            e.message.contains("\"99\" is not a Node.js major"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -34,6 +34,15 @@ impl Pm {
         }
     }
 
+    /// The command, for progress lines: "pnpm 9.15.9".
+    pub fn name_for_messages(self) -> &'static str {
+        match self {
+            Pm::Npm => "npm",
+            Pm::Pnpm => "pnpm",
+            Pm::YarnClassic | Pm::YarnBerry => "yarn",
+        }
+    }
+
     /// For messages.
     pub fn display(self) -> &'static str {
         match self {
