@@ -48,6 +48,8 @@ pub struct BuildPlan {
     pub bytecode: bool,
     /// --slim: images/install/slim.py after the installers, then verify's checks on the ZIP.
     pub slim: bool,
+    /// The Node.js major a custom runtime's function brings (`--node`, `node = "18"`).
+    pub node: Option<String>,
 }
 
 /// How the layer's contents are made.
@@ -154,6 +156,8 @@ pub struct LayerSpec {
     pub bytecode: bool,
     /// `--slim` (or `slim = true`).
     pub slim: bool,
+    /// `--node MAJOR` (or `node = "MAJOR"`).
+    pub node: Option<String>,
 }
 
 /// The layers a `fclayer build` command line names: one project folder, every layer of a
@@ -184,6 +188,7 @@ pub fn layer_specs(args: &BuildArgs) -> Result<Vec<LayerSpec>> {
             publish: crate::publish::build_decl(args.publish.as_deref(), None),
             bytecode: !args.no_bytecode,
             slim: args.slim,
+            node: args.node.clone(),
         }
     };
     // A layer of ./fclayer.toml by name comes first: a layer's folder is often named like it.
@@ -339,6 +344,7 @@ fn merge(
         publish: crate::publish::build_decl(args.publish.as_deref(), decl.publish.as_ref()),
         bytecode: !args.no_bytecode && decl.bytecode.unwrap_or(true),
         slim: args.slim || decl.slim.unwrap_or(false),
+        node: args.node.clone().or_else(|| decl.node.clone()),
     })
 }
 
@@ -392,6 +398,7 @@ impl BuildPlan {
             native_base: args.native_base.clone(),
             bytecode: spec.bytecode,
             slim: spec.slim,
+            node: spec.node.clone(),
         })
     }
 }
@@ -430,7 +437,7 @@ fn mode_and_runtime(
         }
     }
     if kinds.contains(&Kind::Node) {
-        runtime::node::check_for_runtime(project, rt)?;
+        runtime::node::check_for_runtime(project, rt, spec.node.as_deref())?;
     }
     Ok((Mode::Install { kinds, apt }, rt, from))
 }

@@ -50,6 +50,8 @@ pub struct LayerDecl {
     pub bytecode: Option<bool>,
     /// `--slim` for this layer.
     pub slim: Option<bool>,
+    /// `--node MAJOR` for this layer (a custom runtime's Node.js).
+    pub node: Option<String>,
 }
 
 impl ProjectFile {

@@ -214,6 +214,23 @@ const CASES: &[Case] = &[
         env: &[],
     },
     Case {
+        name: "a custom runtime's package.json names no Node.js",
+        setup: |d| {
+            let files: &[(&str, &[u8])] =
+                &[("package.json", b"{\"dependencies\": {\"ms\": \"2.1.3\"}}")];
+            build(&project_with(d, files), &["--runtime", "custom.debian12"])
+        },
+        code: 2,
+        says: &[
+            "custom.debian12 brings no Node.js of its own",
+            "names no engines.node",
+            "--node 18",
+        ],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
         name: "pom.xml malformed",
         setup: |d| {
             let pom = b"<project>\n  <dependencies>\n</project>\n";

@@ -4,8 +4,6 @@
 //! installer that failed, its exit code and the end of its log. A cross-platform build goes
 //! through `cross` instead, which comes back here for what needs the target.
 
-use std::path::Path;
-
 use super::inputs::INPUT_ROOT;
 use crate::console::Console;
 use crate::docker::Engine;
@@ -16,7 +14,7 @@ use crate::docker::volume;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
 use crate::plan::BuildPlan;
-use crate::runtime::{Kind, Runtime, apt, java, node, php, python};
+use crate::runtime::{Kind, apt, java, node, php, python};
 
 /// What the installers report: apt's installed versions into the manifest; what --slim removed
 /// and what the Node.js install removed or needs (shown).
@@ -68,10 +66,7 @@ pub(super) async fn install(
         volumes: vec![(cache_volume, volume::MOUNT.to_string())],
         hold: true,
     };
-    let installers: Vec<String> = kinds
-        .iter()
-        .map(|k| describe(*k, rt, &plan.project))
-        .collect();
+    let installers: Vec<String> = kinds.iter().map(|k| describe(*k, plan)).collect();
     let (container, exit) = run_once_more_on_qemu_faults(
         plan,
         &spec,
@@ -84,7 +79,7 @@ pub(super) async fn install(
     .await?;
     if exit.code != 0 {
         container.remove().await?;
-        return Err(failure(&exit, kinds, rt, &plan.project));
+        return Err(failure(&exit, kinds, plan));
     }
     Ok(container)
 }
@@ -134,7 +129,7 @@ fn retry_under_emulation(code: i64, execution: Execution, attempt: u32) -> bool 
 }
 
 /// The error of a failed installer container: which installer, why, what to do.
-fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime, project: &Path) -> Error {
+fn failure(exit: &Exit, kinds: &[Kind], plan: &BuildPlan) -> Error {
     // The scripts announce each installer as it starts; the last announced one failed.
     let failed = exit
         .tail
@@ -159,12 +154,12 @@ fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime, project: &Path) -> Error {
     } else {
         (
             format!("failed ({})", exit.describe()),
-            installer_hint(failed, rt, project),
+            installer_hint(failed, plan),
         )
     };
     Error::build(format!(
         "{} {what} installing {}",
-        describe(failed, rt, project),
+        describe(failed, plan),
         source_of(failed)
     ))
     .with_details(tail_details(&exit.tail))
@@ -180,7 +175,7 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
         env.extend(match kind {
             Kind::Apt => apt::installer_env(rt, plan.mode.apt()),
             Kind::Python => python::installer_env(rt, kind.project_file()),
-            Kind::Node => node::installer_env(rt, &plan.project),
+            Kind::Node => node::installer_env(rt, &plan.project, plan.node.as_deref()),
             Kind::Java => java::installer_env(rt),
             Kind::Php => php::installer_env(rt),
         });
@@ -233,11 +228,12 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
 
 /// An installer for messages: "pip (python3.9)", "apt (Debian 9 (stretch))", "pnpm 9.15.9
 /// (Node.js 18)" (the project tells which Node.js package manager).
-pub(super) fn describe(kind: Kind, rt: &Runtime, project: &Path) -> String {
+pub(super) fn describe(kind: Kind, plan: &BuildPlan) -> String {
+    let rt = plan.runtime;
     match kind {
         Kind::Apt => apt::describe(rt),
         Kind::Python => python::describe(rt),
-        Kind::Node => node::describe(rt, project),
+        Kind::Node => node::describe(rt, &plan.project, plan.node.as_deref()),
         Kind::Java => java::describe(rt),
         Kind::Php => php::describe(rt),
     }
@@ -252,11 +248,12 @@ pub(super) fn source_of(kind: Kind) -> &'static str {
 }
 
 /// What to do when an installer failed.
-fn installer_hint(kind: Kind, rt: &Runtime, project: &Path) -> String {
+fn installer_hint(kind: Kind, plan: &BuildPlan) -> String {
+    let rt = plan.runtime;
     match kind {
         Kind::Apt => apt::installer_hint(rt),
         Kind::Python => python::installer_hint(rt),
-        Kind::Node => node::installer_hint(project),
+        Kind::Node => node::installer_hint(&plan.project),
         Kind::Java => java::installer_hint(),
         Kind::Php => php::installer_hint(),
     }
@@ -291,31 +288,25 @@ mod tests {
 
     #[test]
     fn the_last_announced_installer_is_the_one_that_failed() {
-        let rt = Runtime::find("python3.9").unwrap();
+        let plan = plan_for(&["--runtime", "python3.9"], &[]);
         let kinds = [Kind::Apt, Kind::Python];
         let e = failure(
             &exit(1, false, &["fclayer: running apt", "E: no"]),
             &kinds,
-            rt,
-            Path::new("."),
+            &plan,
         );
         assert!(e.message.starts_with("apt (Debian 9"), "{}", e.message);
         assert!(e.message.ends_with("installing the apt packages"));
-        let e = failure(
-            &exit(1, false, &["nothing announced"]),
-            &kinds,
-            rt,
-            Path::new("."),
-        );
+        let e = failure(&exit(1, false, &["nothing announced"]), &kinds, &plan);
         assert!(
             e.message.starts_with("pip (python3.9) failed"),
             "{}",
             e.message
         );
         assert!(e.hint.unwrap().contains("requirements.txt"));
-        let e = failure(&exit(137, true, &[]), &kinds, rt, Path::new("."));
+        let e = failure(&exit(137, true, &[]), &kinds, &plan);
         assert!(e.message.contains("ran out of memory"), "{}", e.message);
-        let e = failure(&exit(143, false, &[]), &kinds, rt, Path::new("."));
+        let e = failure(&exit(143, false, &[]), &kinds, &plan);
         assert!(e.message.contains("was stopped"), "{}", e.message);
     }
 

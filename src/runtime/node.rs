@@ -47,9 +47,9 @@ fn manager(path: &Path) -> Result<Manager> {
 
 /// The checks that need the runtime: the Node.js to build for is known, and runs the package
 /// manager asked for.
-pub fn check_for_runtime(project: &Path, runtime: &Runtime) -> Result<()> {
+pub fn check_for_runtime(project: &Path, runtime: &Runtime, asked: Option<&str>) -> Result<()> {
     let m = manager(&project.join("package.json"))?;
-    let node = node_for(runtime, project)?;
+    let node = node_for(runtime, project, asked)?;
     node_pm::check_node(&m, runtime.name, node.full)
 }
 
@@ -59,12 +59,36 @@ fn brings_own_node(rt: &Runtime) -> bool {
     rt.custom && rt.node.is_none() && rt.debian >= Debian::Bullseye
 }
 
-/// The Node.js a layer is built for: the runtime's, or for a runtime that brings none the
-/// major package.json's `engines.node` names (its lowest: `>=18`, `18.x`, `^18.12` and
-/// `18 || 20` are 18), at the release FC's own runtime of that major runs.
-pub fn node_for(runtime: &Runtime, project: &Path) -> Result<Lang> {
+/// The Node.js a layer is built for: the runtime's; for a runtime that brings none, the major
+/// the user names (`--node`, `node` in fclayer.toml), else the one package.json's
+/// `engines.node` names (its lowest: `>=18`, `18.x`, `^18.12` and `18 || 20` are 18), at the
+/// release FC's own runtime of that major runs.
+pub fn node_for(runtime: &Runtime, project: &Path, asked: Option<&str>) -> Result<Lang> {
+    let majors: Vec<Lang> = RUNTIMES
+        .iter()
+        .filter(|r| !r.custom)
+        .filter_map(|r| r.node)
+        .collect();
+    let names: Vec<&str> = majors.iter().map(|l| l.version).collect();
     if let Some(node) = runtime.node {
-        return Ok(node);
+        return match asked {
+            Some(m) if m != node.version => Err(Error::input(format!(
+                "--node {m}: {} runs Node.js {}",
+                runtime.name, node.version
+            ))
+            .with_hint(
+                "--node is for custom runtimes, which bring no Node.js; choose the runtime of that Node.js instead, e.g. --runtime nodejs20",
+            )),
+            _ => Ok(node),
+        };
+    }
+    if let Some(m) = asked {
+        return majors.into_iter().find(|l| l.version == m).ok_or_else(|| {
+            Error::input(format!(
+                "--node {m}: not a Node.js major fclayer builds for"
+            ))
+            .with_hint(format!("give one of {}", names.join(", ")))
+        });
     }
     let path = project.join("package.json");
     let value: serde_json::Value =
@@ -75,30 +99,20 @@ pub fn node_for(runtime: &Runtime, project: &Path) -> Result<Lang> {
         .skip_while(|c| !c.is_ascii_digit())
         .take_while(|c| c.is_ascii_digit())
         .collect();
-    let known = RUNTIMES
-        .iter()
-        .filter(|r| !r.custom)
-        .filter_map(|r| r.node)
-        .find(|l| l.version == major);
-    let majors: Vec<&str> = RUNTIMES
-        .iter()
-        .filter(|r| !r.custom)
-        .filter_map(|r| r.node.map(|l| l.version))
-        .collect();
-    known.ok_or_else(|| {
+    majors.into_iter().find(|l| l.version == major).ok_or_else(|| {
         let what = if range.is_empty() {
             format!("{} names no engines.node", path.display())
         } else {
-            format!("{}: engines.node {range:?} is not a Node.js major fclayer builds for", path.display())
+            format!(
+                "{}: engines.node {range:?} is not a Node.js major fclayer builds for",
+                path.display()
+            )
         };
-        Error::input(format!(
-            "{} brings no Node.js of its own, and {what}",
-            runtime.name
-        ))
-        .with_hint(format!(
-            "name the Node.js your function runs in package.json, e.g. \"engines\": {{\"node\": \"18\"}} (one of {})",
-            majors.join(", ")
-        ))
+        Error::input(format!("{} brings no Node.js of its own, and {what}", runtime.name))
+            .with_hint(format!(
+                "name the Node.js your function runs: --node 18 (or `node = \"18\"` in fclayer.toml), or in package.json \"engines\": {{\"node\": \"18\"}} (one of {})",
+                names.join(", ")
+            ))
     })
 }
 
@@ -144,8 +158,12 @@ fn is_package_root(rest: &str) -> bool {
 /// Environment for images/install/node.sh: the Node.js major (and release, which a build image
 /// without it installs), and for anything but npm the package manager and its version (the plan
 /// checked the project, see `check_package_json` and `check_for_runtime`).
-pub fn installer_env(runtime: &Runtime, project: &Path) -> Vec<(String, String)> {
-    let Ok(node) = node_for(runtime, project) else {
+pub fn installer_env(
+    runtime: &Runtime,
+    project: &Path,
+    asked: Option<&str>,
+) -> Vec<(String, String)> {
+    let Ok(node) = node_for(runtime, project, asked) else {
         return Vec::new();
     };
     let mut env = vec![("FCLAYER_NODE_MAJOR".into(), node.version.into())];
@@ -173,8 +191,8 @@ pub fn report(text: &str, console: &crate::console::Console) {
 }
 
 /// The installer for messages: "npm (Node.js 18)", "pnpm 9.15.9 (Node.js 18)".
-pub fn describe(runtime: &Runtime, project: &Path) -> String {
-    let node = node_for(runtime, project).map_or("?", |l| l.version);
+pub fn describe(runtime: &Runtime, project: &Path, asked: Option<&str>) -> String {
+    let node = node_for(runtime, project, asked).map_or("?", |l| l.version);
     match manager(&project.join("package.json")) {
         Ok(m) if m.pm != node_pm::Pm::Npm => format!(
             "{} {} (Node.js {node})",
@@ -316,18 +334,18 @@ mod custom_runtime_tests {
         );
         for range in ["18", ">=18", "18.x", "^18.12.0", "18 || 20", ">= 18 < 21"] {
             let d = project(&format!(r#"{{"engines": {{"node": "{range}"}}}}"#));
-            let node = node_for(d12, d.path()).unwrap();
+            let node = node_for(d12, d.path(), None).unwrap();
             assert_eq!((node.version, node.full), ("18", "18.19.0"), "{range}");
         }
-        let env = installer_env(d12, project(r#"{"engines": {"node": "20"}}"#).path());
+        let env = installer_env(d12, project(r#"{"engines": {"node": "20"}}"#).path(), None);
         assert!(env.contains(&("FCLAYER_NODE_MAJOR".into(), "20".into())));
         assert!(env.contains(&("FCLAYER_NODE_BROUGHT".into(), "custom.debian12".into())));
         // The runtime's own Node.js wins over engines.
         let n18 = Runtime::find("nodejs18").unwrap();
         let d = project(r#"{"engines": {"node": "20"}}"#);
-        assert_eq!(node_for(n18, d.path()).unwrap().version, "18");
+        assert_eq!(node_for(n18, d.path(), None).unwrap().version, "18");
         assert!(
-            !installer_env(n18, d.path())
+            !installer_env(n18, d.path(), None)
                 .iter()
                 .any(|(k, _)| k == "FCLAYER_NODE_BROUGHT")
         );
@@ -336,12 +354,25 @@ mod custom_runtime_tests {
     #[test]
     fn a_custom_runtime_without_a_known_node_major_says_how_to_name_one() {
         let d12 = Runtime::find("custom.debian12").unwrap();
-        let e = node_for(d12, project("{}").path()).unwrap_err();
+        let e = node_for(d12, project("{}").path(), None).unwrap_err();
         assert!(e.message.contains("names no engines.node"), "{}", e.message);
         assert!(e.hint.unwrap().contains(r#""engines": {"node": "18"}"#));
-        let e = node_for(d12, project(r#"{"engines": {"node": "99"}}"#).path()).unwrap_err();
+        let e = node_for(d12, project(r#"{"engines": {"node": "99"}}"#).path(), None).unwrap_err();
         assert!(
             e.message.contains("\"99\" is not a Node.js major"),
+            "{}",
+            e.message
+        );
+        // --node wins over engines.node, and is refused where the runtime has its own Node.js.
+        let d = project(r#"{"engines": {"node": "18"}}"#);
+        assert_eq!(node_for(d12, d.path(), Some("20")).unwrap().full, "20.10.0");
+        let e = node_for(d12, d.path(), Some("7")).unwrap_err();
+        assert!(e.message.contains("--node 7"), "{}", e.message);
+        let n18 = Runtime::find("nodejs18").unwrap();
+        assert!(node_for(n18, d.path(), Some("18")).is_ok());
+        let e = node_for(n18, d.path(), Some("20")).unwrap_err();
+        assert!(
+            e.message.contains("nodejs18 runs Node.js 18"),
             "{}",
             e.message
         );
