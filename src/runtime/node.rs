@@ -133,7 +133,10 @@ pub fn versions(name: &str, read: ReadEntry<'_>) -> Vec<(String, String)> {
         return Vec::new();
     };
     let key = rest.trim_end_matches("/package.json");
-    let label = if key == n { n } else { key };
+    // pnpm's symlinked layout keeps each package once, in `.pnpm/<name>@<version>/node_modules/
+    // <name>`: that is the package itself, not a nested copy.
+    let in_pnpm_store = key.starts_with(".pnpm/") && key.ends_with(&format!("/node_modules/{n}"));
+    let label = if key == n || in_pnpm_store { n } else { key };
     vec![(label.to_string(), ver.to_string())]
 }
 
@@ -305,6 +308,11 @@ mod tests {
             v,
             vec![("a/node_modules/b".to_string(), "2.0.0".to_string())]
         );
+        let v = versions(
+            "nodejs/node_modules/.pnpm/@img+x@1.0.0/node_modules/@img/x/package.json",
+            &mut read(r#"{"name":"@img/x","version":"1.0.0"}"#),
+        );
+        assert_eq!(v, vec![("@img/x".to_string(), "1.0.0".to_string())]);
         let mut unread = || -> Option<Vec<u8>> { panic!("not a package root") };
         assert!(versions("nodejs/node_modules/a/lib/package.json", &mut unread).is_empty());
         assert!(versions("nodejs/node_modules/a/test/package.json", &mut unread).is_empty());
