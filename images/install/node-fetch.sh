@@ -11,7 +11,8 @@
 set -eu
 if [ "${FCLAYER_NODE_PM:-npm}" != npm ]; then
   # pnpm and Yarn install for the platform they run on: the whole install goes to the target.
-  echo "fclayer: needs the target platform: a $FCLAYER_NODE_PM project (it installs for the platform it runs on)"
+  case "$FCLAYER_NODE_PM" in pnpm) tool=pnpm ;; *) tool=Yarn ;; esac
+  echo "fclayer: needs the target platform: the $tool install, which picks packages for the platform it runs on"
   exit 75
 fi
 # npm 10 can target another os/cpu; it is kept in the download-cache volume between builds.
