@@ -306,3 +306,33 @@ fn custom_debian12_node_layer_is_built_for_the_engines_node_major() {
     assert!(left.is_empty(), "containers left behind: {left:?}");
     assert_eq!(run_node(&zip, "console.log(require('ms')('1m'))"), "60000");
 }
+
+/// A pnpm-lock.yaml out of date with package.json: pnpm's frozen install refuses it, and the
+/// error names pnpm, its lockfile and pnpm's reason; no layer is left.
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn pnpm_lockfile_out_of_date_fails_naming_pnpm_and_leaves_nothing() {
+    require_engine_and(&["debian:12"]);
+    let tmp = tempdir();
+    let project = fixture(tmp.path(), "pnpm");
+    let pj = project.join("package.json");
+    let text = std::fs::read_to_string(&pj).unwrap();
+    std::fs::write(
+        &pj,
+        text.replace("\"is-number\"", "\"ms\": \"2.1.3\",\n    \"is-number\""),
+    )
+    .unwrap();
+    let zip = tmp.path().join("stale.zip");
+    let out = Build::on("nodejs18", "debian:12", &project).out(&zip).run();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: pnpm 9.15.9 (Node.js 18) failed"),
+        "{err}"
+    );
+    assert!(err.contains("ERR_PNPM_OUTDATED_LOCKFILE"), "{err}");
+    assert!(err.contains("that pnpm-lock.yaml matches it"), "{err}");
+    assert!(!zip.exists(), "a layer was left");
+    let left = fclayer_containers();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
+}
