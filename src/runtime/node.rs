@@ -73,7 +73,7 @@ pub fn node_for(runtime: &Runtime, project: &Path, asked: Option<&str>) -> Resul
     if let Some(node) = runtime.node {
         return match asked {
             Some(m) if m != node.version => Err(Error::input(format!(
-                "--node {m}: {} runs Node.js {}",
+                "Node.js {m} asked for (--node, or `node` in fclayer.toml), but {} runs Node.js {}",
                 runtime.name, node.version
             ))
             .with_hint(
@@ -85,7 +85,7 @@ pub fn node_for(runtime: &Runtime, project: &Path, asked: Option<&str>) -> Resul
     if let Some(m) = asked {
         return majors.into_iter().find(|l| l.version == m).ok_or_else(|| {
             Error::input(format!(
-                "--node {m}: not a Node.js major fclayer builds for"
+                "Node.js {m} (--node, or `node` in fclayer.toml): not a major fclayer builds for"
             ))
             .with_hint(format!("give one of {}", names.join(", ")))
         });
@@ -375,7 +375,7 @@ mod custom_runtime_tests {
         let d = project(r#"{"engines": {"node": "18"}}"#);
         assert_eq!(node_for(d12, d.path(), Some("20")).unwrap().full, "20.10.0");
         let e = node_for(d12, d.path(), Some("7")).unwrap_err();
-        assert!(e.message.contains("--node 7"), "{}", e.message);
+        assert!(e.message.contains("Node.js 7 (--node"), "{}", e.message);
         let n18 = Runtime::find("nodejs18").unwrap();
         assert!(node_for(n18, d.path(), Some("18")).is_ok());
         let e = node_for(n18, d.path(), Some("20")).unwrap_err();
