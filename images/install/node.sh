@@ -15,7 +15,7 @@ if [ -n "${FCLAYER_NODE_BROUGHT:-}" ]; then
   if [ "$have" != "$FCLAYER_NODE_MAJOR" ]; then
     echo "fclayer: installing Node.js $FCLAYER_NODE_MAJOR into the build container"
     if ! sh /usr/local/lib/fclayer/setup-node.sh "$FCLAYER_NODE_MAJOR" "$FCLAYER_NODE_FULL"; then
-      echo "fclayer: cannot install Node.js $FCLAYER_NODE_MAJOR here: this Debian release has no such package and nodejs.org did not answer; use a base image with Node.js $FCLAYER_NODE_MAJOR (--base-image), or name a major the release ships in engines.node (Debian 12: 18)" >&2
+      echo "fclayer: cannot install Node.js $FCLAYER_NODE_MAJOR here: this Debian release has no such package and nodejs.org did not answer; use a base image with Node.js $FCLAYER_NODE_MAJOR (--base-image), or build for a major the release ships (Debian 12: 18) with --node or engines.node" >&2
       exit 1
     fi
   fi

@@ -253,7 +253,7 @@ fn installer_hint(kind: Kind, plan: &BuildPlan) -> String {
     match kind {
         Kind::Apt => apt::installer_hint(rt),
         Kind::Python => python::installer_hint(rt),
-        Kind::Node => node::installer_hint(&plan.project),
+        Kind::Node => node::installer_hint(rt, &plan.project),
         Kind::Java => java::installer_hint(),
         Kind::Php => php::installer_hint(),
     }

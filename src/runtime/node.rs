@@ -210,7 +210,10 @@ pub fn describe(runtime: &Runtime, project: &Path, asked: Option<&str>) -> Strin
 // verify's package discovery.
 
 /// What to do when the package manager failed.
-pub fn installer_hint(project: &Path) -> String {
+pub fn installer_hint(runtime: &Runtime, project: &Path) -> String {
+    if runtime.node.is_none() {
+        return "if Node.js could not be installed into the build container (see above), use a --base-image that has it or a major the release ships (Debian 12: 18); else check package.json and its lockfile, with --verbose for all of the output".into();
+    }
     let lock = match manager(&project.join("package.json")).map(|m| m.pm) {
         Ok(node_pm::Pm::Pnpm) => "pnpm-lock.yaml",
         Ok(node_pm::Pm::YarnClassic | node_pm::Pm::YarnBerry) => "yarn.lock",
