@@ -257,6 +257,11 @@ pub struct BuildArgs {
     #[arg(long, conflicts_with = "dockerfile")]
     pub slim: bool,
 
+    /// Node.js layers for a custom runtime, which brings no Node.js of its own: the major the
+    /// function runs, e.g. 18 (default: package.json's engines.node).
+    #[arg(long, value_name = "MAJOR")]
+    pub node: Option<String>,
+
     /// Fail if anything recorded in the manifest beside the output (image, inputs, package
     /// versions, fclayer's version) would change; the output is left as it was.
     #[arg(long, conflicts_with = "check")]

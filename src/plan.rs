@@ -51,6 +51,8 @@ pub struct BuildPlan {
     pub slim: bool,
     /// What installs a Python layer's requirements (`--installer`, else uv where it works).
     pub python_installer: Installer,
+    /// The Node.js major a custom runtime's function brings (`--node`, `node = "18"`).
+    pub node: Option<String>,
 }
 
 /// How the layer's contents are made.
@@ -159,6 +161,8 @@ pub struct LayerSpec {
     pub slim: bool,
     /// `--installer` (or `installer = "pip"`).
     pub installer: Option<Installer>,
+    /// `--node MAJOR` (or `node = "MAJOR"`).
+    pub node: Option<String>,
 }
 
 /// The layers a `fclayer build` command line names: one project folder, every layer of a
@@ -190,6 +194,7 @@ pub fn layer_specs(args: &BuildArgs) -> Result<Vec<LayerSpec>> {
             bytecode: !args.no_bytecode,
             slim: args.slim,
             installer: args.installer,
+            node: args.node.clone(),
         }
     };
     // A layer of ./fclayer.toml by name comes first: a layer's folder is often named like it.
@@ -346,6 +351,7 @@ fn merge(
         bytecode: !args.no_bytecode && decl.bytecode.unwrap_or(true),
         slim: args.slim || decl.slim.unwrap_or(false),
         installer: args.installer.or(decl.installer),
+        node: args.node.clone().or_else(|| decl.node.clone()),
     })
 }
 
@@ -400,6 +406,7 @@ impl BuildPlan {
             bytecode: spec.bytecode,
             slim: spec.slim,
             python_installer: crate::runtime::python::installer(runtime, spec.installer),
+            node: spec.node.clone(),
         })
     }
 }
@@ -437,6 +444,9 @@ fn mode_and_runtime(
                 Runtime::supporting(*kind).join(", ")
             )));
         }
+    }
+    if kinds.contains(&Kind::Node) {
+        runtime::node::check_for_runtime(project, rt, spec.node.as_deref())?;
     }
     Ok((Mode::Install { kinds, apt }, rt, from))
 }

@@ -52,6 +52,8 @@ pub struct LayerDecl {
     pub slim: Option<bool>,
     /// Python layers: `uv` or `pip` (`--installer`).
     pub installer: Option<crate::runtime::python::Installer>,
+    /// `--node MAJOR` for this layer (a custom runtime's Node.js).
+    pub node: Option<String>,
 }
 
 impl ProjectFile {

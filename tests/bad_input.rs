@@ -158,6 +158,79 @@ const CASES: &[Case] = &[
         env: &[],
     },
     Case {
+        name: "two Node.js lockfiles and no packageManager to choose",
+        setup: |d| {
+            let files: &[(&str, &[u8])] = &[
+                ("package.json", b"{\"dependencies\": {\"ms\": \"2.1.3\"}}"),
+                ("package-lock.json", b"{\"lockfileVersion\": 3}"),
+                ("yarn.lock", b"# yarn lockfile v1\n"),
+            ];
+            build(&project_with(d, files), &["--runtime", "nodejs18"])
+        },
+        code: 2,
+        says: &[
+            "lockfiles of several package managers: package-lock.json, yarn.lock",
+            "packageManager",
+        ],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
+        name: "Yarn berry with Plug'n'Play",
+        setup: |d| {
+            let files: &[(&str, &[u8])] = &[
+                ("package.json", b"{\"packageManager\": \"yarn@4.18.1\"}"),
+                ("yarn.lock", b"__metadata:\n  version: 8\n"),
+                (".yarnrc.yml", b"nodeLinker: pnp\n"),
+            ];
+            build(&project_with(d, files), &["--runtime", "nodejs18"])
+        },
+        code: 2,
+        says: &[
+            ".yarnrc.yml sets nodeLinker: pnp",
+            "nodeLinker: node-modules",
+        ],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
+        name: "a packageManager the runtime's Node.js cannot run",
+        setup: |d| {
+            let files: &[(&str, &[u8])] = &[
+                ("package.json", b"{\"packageManager\": \"pnpm@9.15.9\"}"),
+                ("pnpm-lock.yaml", b"lockfileVersion: '9.0'\n"),
+            ];
+            build(&project_with(d, files), &["--runtime", "nodejs16"])
+        },
+        code: 2,
+        says: &[
+            "pnpm 9.15.9 needs Node.js 18.12 or later; nodejs16 runs Node.js 16.15.1",
+            "pnpm@8",
+        ],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
+        name: "a custom runtime's package.json names no Node.js",
+        setup: |d| {
+            let files: &[(&str, &[u8])] =
+                &[("package.json", b"{\"dependencies\": {\"ms\": \"2.1.3\"}}")];
+            build(&project_with(d, files), &["--runtime", "custom.debian12"])
+        },
+        code: 2,
+        says: &[
+            "custom.debian12 brings no Node.js of its own",
+            "names no engines.node",
+            "--node 18",
+        ],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
         name: "pom.xml malformed",
         setup: |d| {
             let pom = b"<project>\n  <dependencies>\n</project>\n";

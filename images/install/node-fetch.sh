@@ -9,6 +9,12 @@
 # naming them, and fclayer runs the whole Node.js install under emulation instead: a node_modules
 # tree is resolved as a whole, so it cannot be split.
 set -eu
+if [ "${FCLAYER_NODE_PM:-npm}" != npm ]; then
+  # pnpm and Yarn install for the platform they run on: the whole install goes to the target.
+  case "$FCLAYER_NODE_PM" in pnpm) tool=pnpm ;; *) tool=Yarn ;; esac
+  echo "fclayer: needs the target platform: the $tool install, which picks packages for the platform it runs on"
+  exit 75
+fi
 # npm 10 can target another os/cpu; it is kept in the download-cache volume between builds.
 npm10=/fclayer-cache/npm10
 if [ ! -x "$npm10/bin/npm" ]; then
@@ -58,3 +64,4 @@ for f in package.json package-lock.json npm-shrinkwrap.json; do
 done
 mv node_modules "$out/node_modules"
 rm -f "$out/node_modules/.package-lock.json"
+node /fclayer/install/node-platform.js "$out/node_modules" linux "$FCLAYER_NPM_CPU" glibc

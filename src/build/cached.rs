@@ -37,6 +37,11 @@ pub(super) fn key(
         .part("zip", crate::layer::pack::FORMAT.as_bytes())
         .part("bytecode", &[u8::from(plan.bytecode)])
         .part("slim", &[u8::from(plan.slim)]);
+    // --node: a custom runtime's Node.js (engines.node is in the inputs already). Only when
+    // given, so that every other build keeps its key.
+    if let Some(node) = &plan.node {
+        k.part("node", node.as_bytes());
+    }
     for kind in plan.mode.kinds() {
         k.part("kind", kind.name().as_bytes());
         if *kind == crate::runtime::Kind::Python {

@@ -16,8 +16,8 @@ use crate::manifest::{self, Manifest};
 use crate::plan::BuildPlan;
 use crate::runtime::{Kind, apt, java, node, php, python};
 
-/// What the installers report: apt's installed versions into the manifest, and what --slim
-/// removed (shown).
+/// What the installers report: apt's installed versions into the manifest; what --slim removed
+/// and what the Node.js install removed or needs (shown).
 pub(super) async fn read_reports(
     containers: &[Container],
     manifest: &mut Manifest,
@@ -27,6 +27,9 @@ pub(super) async fn read_reports(
         if let Some(report) = container.read_file("/fclayer/report/apt.txt").await? {
             let versions = manifest::parse_versions(&String::from_utf8_lossy(&report));
             manifest.packages.insert("apt".into(), versions);
+        }
+        if let Some(report) = container.read_file("/fclayer/report/node.txt").await? {
+            node::report(&String::from_utf8_lossy(&report), console);
         }
         crate::slim::report_container(container, console).await?;
     }
@@ -188,7 +191,7 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
             Kind::Python => {
                 python::installer_env(rt, plan.arch, plan.python_installer, kind.project_file())
             }
-            Kind::Node => node::installer_env(rt),
+            Kind::Node => node::installer_env(rt, &plan.project, plan.node.as_deref()),
             Kind::Java => java::installer_env(rt),
             Kind::Php => php::installer_env(rt),
         });
@@ -240,13 +243,14 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
     env
 }
 
-/// An installer for messages: "uv 0.13.9 (python3.9)", "apt (Debian 9 (stretch))".
+/// An installer for messages: "uv 0.13.9 (python3.9)", "apt (Debian 9 (stretch))", "pnpm
+/// 9.15.9 (Node.js 18)" (the project tells which Node.js package manager).
 pub(super) fn describe(kind: Kind, plan: &BuildPlan) -> String {
     let rt = plan.runtime;
     match kind {
         Kind::Apt => apt::describe(rt),
         Kind::Python => python::describe(rt, plan.python_installer),
-        Kind::Node => node::describe(rt),
+        Kind::Node => node::describe(rt, &plan.project, plan.node.as_deref()),
         Kind::Java => java::describe(rt),
         Kind::Php => php::describe(rt),
     }
@@ -266,7 +270,7 @@ fn installer_hint(kind: Kind, plan: &BuildPlan) -> String {
     match kind {
         Kind::Apt => apt::installer_hint(rt),
         Kind::Python => python::installer_hint(rt, plan.python_installer),
-        Kind::Node => node::installer_hint(),
+        Kind::Node => node::installer_hint(rt, &plan.project),
         Kind::Java => java::installer_hint(),
         Kind::Php => php::installer_hint(),
     }

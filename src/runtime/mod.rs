@@ -22,6 +22,7 @@
 pub mod apt;
 pub mod java;
 pub mod node;
+pub mod node_pm;
 pub mod php;
 pub mod platform;
 pub(crate) mod project_text;

@@ -1,0 +1,83 @@
+# Sourced by node.sh in the project's copy (/fclayer/src) for a pnpm or Yarn project: installs
+# the package manager from the npm registry into the download cache (outside /opt, never into the
+# layer), then the production dependencies, frozen to the lockfile, into ./node_modules, and sets
+# $lockfiles to the lockfile that goes beside package.json. fclayer checked the project before
+# the container started (which manager, its version, that the runtime's Node.js runs it).
+# Set by fclayer: FCLAYER_NODE_PM (pnpm, yarn, berry), FCLAYER_NODE_PM_VERSION (9.15.9, or a
+# major such as 9 that npm resolves), FCLAYER_PNPM_LINKER (hoisted, or isolated when the
+# project's own pnpm settings ask for the symlinked layout).
+#
+# Corepack would read packageManager itself, but Debian's Node.js 18 has none, FC's nodejs14
+# predates it and it fetches Yarn 2+ from repo.yarnpkg.com rather than the npm registry: npm
+# itself is the one route that works wherever npm does.
+
+tools=/fclayer-cache/tools
+# Install npm package SPEC into the tool folder NAME once, and put its bin/ first on PATH.
+npm_tool() {
+  dir=$tools/$1
+  if [ ! -x "$dir/bin/$3" ]; then
+    echo "fclayer: installing $2 into the download cache"
+    rm -rf "$dir.$$"
+    npm install -g --prefix "$dir.$$" "$2" --no-audit --no-fund --loglevel=error >/dev/null
+    # Another build may have put it there meanwhile: either copy is the same release.
+    mv "$dir.$$" "$dir" 2>/dev/null || rm -rf "$dir.$$"
+  fi
+  PATH="$dir/bin:$PATH"
+  export PATH
+}
+
+version=$FCLAYER_NODE_PM_VERSION
+case "$FCLAYER_NODE_PM" in
+pnpm)
+  npm_tool "pnpm-$version" "pnpm@$version" pnpm
+  echo "fclayer: pnpm $(pnpm --version), node-linker=$FCLAYER_PNPM_LINKER"
+  # Copies, not hard links into the store: the store is in the cache volume, the layer must
+  # hold the files themselves. No side-effects cache: with it, a warm store hands back packages
+  # as their install scripts left them, with links made into files (a .bin link became a copy),
+  # so the layer's bytes would depend on what an earlier build left in the cache. The store's
+  # name carries a number: a store some earlier build filled with side effects is not reused.
+  pnpm install --frozen-lockfile --prod --reporter=append-only \
+    --config.node-linker="$FCLAYER_PNPM_LINKER" --config.package-import-method=copy \
+    --config.side-effects-cache=false \
+    --config.confirmModulesPurge=false --store-dir=/fclayer-cache/pnpm-store-1
+  lockfiles="pnpm-lock.yaml"
+  # pnpm's bookkeeping: the hoisted layout's .pnpm holds only its lock copy; the symlinked
+  # layout's .pnpm holds the packages themselves and stays.
+  rm -f node_modules/.modules.yaml node_modules/.pnpm-workspace-state.json node_modules/.pnpm/lock.yaml
+  if [ "$FCLAYER_PNPM_LINKER" = hoisted ]; then rm -rf node_modules/.pnpm; fi
+  ;;
+yarn)
+  npm_tool "yarn-$version" "yarn@$version" yarn
+  echo "fclayer: yarn $(yarn --version)"
+  yarn install --frozen-lockfile --production --non-interactive --no-progress \
+    --cache-folder /fclayer-cache/yarn --network-timeout 300000
+  lockfiles="yarn.lock"
+  rm -f node_modules/.yarn-integrity
+  ;;
+berry)
+  npm_tool "yarn-berry-$version" "@yarnpkg/cli-dist@$version" yarn
+  # Berry reads none of npm's settings: the proxy, the CA bundle and the registry are handed
+  # over in its own names (the CA is the one entry.sh made, never copied into the layer).
+  export YARN_ENABLE_TELEMETRY=0 YARN_ENABLE_PROGRESS_BARS=0 YARN_ENABLE_IMMUTABLE_INSTALLS=1
+  export YARN_ENABLE_GLOBAL_CACHE=0 YARN_CACHE_FOLDER=/fclayer-cache/yarn-berry
+  export YARN_GLOBAL_FOLDER=/fclayer-cache/yarn-berry-global
+  if [ -n "${npm_config_cafile:-}" ]; then export YARN_HTTPS_CA_FILE_PATH="$npm_config_cafile"; fi
+  proxy=${HTTPS_PROXY:-${https_proxy:-}}
+  if [ -n "$proxy" ]; then export YARN_HTTPS_PROXY="$proxy"; fi
+  proxy=${HTTP_PROXY:-${http_proxy:-}}
+  if [ -n "$proxy" ]; then export YARN_HTTP_PROXY="$proxy"; fi
+  registry=${npm_config_registry:-${NPM_CONFIG_REGISTRY:-}}
+  if [ -n "$registry" ]; then export YARN_NPM_REGISTRY_SERVER="$registry"; fi
+  echo "fclayer: yarn $(yarn --version)"
+  # Yarn 2+ dropped `install --production`; focusing every workspace with --production is its
+  # production install (built in from Yarn 4).
+  yarn workspaces focus --all --production
+  # Not .yarnrc.yml: it may hold registry tokens.
+  lockfiles="yarn.lock"
+  rm -f node_modules/.yarn-state.yml
+  ;;
+*)
+  echo "fclayer: unknown package manager $FCLAYER_NODE_PM" >&2
+  exit 2
+  ;;
+esac
