@@ -234,6 +234,21 @@ pub struct BuildArgs {
     #[arg(long, value_name = "STAGE", requires = "dockerfile")]
     pub target: Option<String>,
 
+    /// Python: read this file instead of the one detected (uv.lock, poetry.lock, Pipfile.lock,
+    /// pylock.toml, pyproject.toml, requirements.txt, in that order). A path inside the project.
+    #[arg(long, value_name = "FILE", conflicts_with = "dockerfile")]
+    pub requirements: Option<PathBuf>,
+
+    /// Python: also install this dependency group of a uv, Poetry or pylock.toml lock (only the
+    /// main dependencies by default). Repeatable, or comma-separated.
+    #[arg(long = "with", value_name = "GROUP", value_delimiter = ',')]
+    pub with_groups: Vec<String>,
+
+    /// Python: also install this extra (optional dependencies) of the project. Repeatable, or
+    /// comma-separated.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub extras: Vec<String>,
+
     /// Where to write the layer ZIP (default: layer.zip; a project file names each layer's).
     #[arg(short, long)]
     pub output: Option<PathBuf>,

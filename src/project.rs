@@ -50,6 +50,14 @@ pub struct LayerDecl {
     pub bytecode: Option<bool>,
     /// `--slim` for this layer.
     pub slim: Option<bool>,
+    /// Python: the file to read (`--requirements`), relative to the layer's source folder.
+    pub requirements: Option<PathBuf>,
+    /// Python: dependency groups to install besides the main ones (`--with`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Python: extras to install (`--extras`).
+    #[serde(default)]
+    pub extras: Vec<String>,
 }
 
 impl ProjectFile {

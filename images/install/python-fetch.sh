@@ -4,6 +4,7 @@
 #   FCLAYER_TARGET_PLATFORMS  pip platform tags the runtime accepts (manylinux_2_36_aarch64 ...)
 #   FCLAYER_PYVER             the runtime's Python version (3.11)
 #   FCLAYER_REQUIREMENTS      requirements file, relative to the project
+#   FCLAYER_LOCKED            1 for a lock fclayer converted: --no-deps --require-hashes
 # Wheels built for the target under emulation (for requirements with no wheel) are uploaded to
 # /fclayer/wheels and found there. A requirement with no usable wheel makes pip fail with
 # "No matching distribution found for SPEC": fclayer reads that line and builds SPEC's wheel.
@@ -14,6 +15,8 @@ platforms=""
 for t in $FCLAYER_TARGET_PLATFORMS; do platforms="$platforms --platform $t"; done
 abi="cp$(echo "$FCLAYER_PYVER" | tr -d .)"
 links=""
+locked=""
+if [ "${FCLAYER_LOCKED:-}" = 1 ]; then locked="--no-deps --require-hashes"; fi
 if [ -d /fclayer/wheels ]; then links="--find-links /fclayer/wheels"; fi
 mkdir -p /opt/python
 cd /fclayer/src
@@ -21,5 +24,5 @@ echo "fclayer: pip $(python3 -c 'import pip; print(pip.__version__)') installing
 # shellcheck disable=SC2086
 python3 /fclayer/install/pip_steps.py install --no-compile --target /opt/python --only-binary=:all: $platforms \
   --implementation cp --python-version "$FCLAYER_PYVER" --abi "$abi" --abi abi3 --abi none \
-  $links -r "$FCLAYER_REQUIREMENTS"
+  $links $locked -r "$FCLAYER_REQUIREMENTS"
 echo "fclayer: installed $(ls -d /opt/python/*.dist-info 2>/dev/null | wc -l) distributions for the target"

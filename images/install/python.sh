@@ -5,6 +5,8 @@
 #   FCLAYER_REQUIREMENTS  requirements file, relative to the project
 #   FCLAYER_GLIBC         the runtime's glibc, e.g. 2.24 (caps manylinux wheels, see _manylinux.py)
 #   FCLAYER_ARCH          the runtime's machine, e.g. x86_64
+#   FCLAYER_LOCKED        1 when the requirements are a lock fclayer converted (complete, pinned,
+#                         hashed): installed with --no-deps --require-hashes
 set -eu
 py=$FCLAYER_PYTHON
 out=/opt/python
@@ -36,6 +38,8 @@ export PYTHONPATH=/fclayer/hooks
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_ROOT_USER_ACTION=ignore PIP_PROGRESS_BAR=off
 
 echo "fclayer: $(echo "$versions" | head -n 1), glibc cap $FCLAYER_GLIBC"
+locked=""
+if [ "${FCLAYER_LOCKED:-}" = 1 ]; then locked="--no-deps --require-hashes"; fi
 cd /fclayer/src
 # --no-compile: no .pyc in the layer. Byte-code embeds timestamps (so two builds would differ),
 #   is specific to the build interpreter's patch level, and FC's /opt is read-only, so Python
@@ -49,10 +53,12 @@ if [ -n "${PIP_CACHE_DIR:-}" ]; then
   wheelhouse="$PIP_CACHE_DIR/wheelhouse-$pyver"
   mkdir -p "$wheelhouse"
   # Both commands in one interpreter (pip_steps.py): a second pip start costs 0.4-1 s.
+  # shellcheck disable=SC2086
   exec "$py" /fclayer/install/pip_steps.py \
-    download --prefer-binary --dest "$wheelhouse" -r "$FCLAYER_REQUIREMENTS" :: \
-    install --no-compile --prefer-binary --no-index --find-links "$wheelhouse" \
+    download --prefer-binary $locked --dest "$wheelhouse" -r "$FCLAYER_REQUIREMENTS" :: \
+    install --no-compile --prefer-binary $locked --no-index --find-links "$wheelhouse" \
     --target "$out" -r "$FCLAYER_REQUIREMENTS"
 fi
-exec "$py" /fclayer/install/pip_steps.py install --no-compile --prefer-binary --target "$out" \
+# shellcheck disable=SC2086
+exec "$py" /fclayer/install/pip_steps.py install --no-compile --prefer-binary $locked --target "$out" \
   -r "$FCLAYER_REQUIREMENTS"

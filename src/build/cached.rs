@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::Outcome;
 use super::images::Images;
-use super::record::{frozen_check, write_manifest};
+use super::record::{frozen_with_lock, write_manifest};
 use crate::cache::{self, BuildCache, KeyBuilder};
 use crate::console::Console;
 use crate::error::Result;
@@ -39,6 +39,13 @@ pub(super) fn key(
         .part("slim", &[u8::from(plan.slim)]);
     for kind in plan.mode.kinds() {
         k.part("kind", kind.name().as_bytes());
+    }
+    // The generated requirements are in `inputs`; the groups and extras that chose them, and the
+    // file read, are named too, so that two selections never share a key by accident.
+    if let Some(py) = &plan.python {
+        k.part("python-input", py.file.as_bytes())
+            .part("python-groups", py.selection.groups.join(",").as_bytes())
+            .part("python-extras", py.selection.extras.join(",").as_bytes());
     }
     for (name, value) in &manifest.env {
         k.part(name, value.as_bytes());
@@ -78,7 +85,11 @@ impl Hit {
         manifest.build_image = fresh.build_image;
         manifest.inputs = fresh.inputs;
         if plan.frozen {
-            frozen_check(&manifest::path_for(&plan.output), &manifest)?;
+            frozen_with_lock(
+                plan.python.as_ref(),
+                &manifest::path_for(&plan.output),
+                &manifest,
+            )?;
         }
         let target_path = output.target().to_path_buf();
         output.commit_copy(&self.zip, &self.meta.sha256)?;
@@ -160,6 +171,9 @@ mod tests {
             .env
             .insert("PIP_INDEX_URL".into(), "https://idx".into());
         assert_ne!(base, key(&plan, &native("a"), b"tar", &with_env, &pack));
+        let mut extras = plan_for(&["--runtime", "python3.9"], &[]);
+        extras.python.as_mut().unwrap().selection.extras = vec!["socks".into()];
+        assert_ne!(base, key(&extras, &native("a"), b"tar", &manifest, &pack));
     }
 
     #[test]

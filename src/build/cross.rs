@@ -247,7 +247,8 @@ impl Cross<'_> {
     ) -> Result<Round> {
         let plan = self.plan;
         let pyver = python::version(plan.runtime);
-        let extra = python::fetch_env(plan.runtime, plan.arch);
+        let reqs = crate::runtime::pyformats::reqs(plan.python.as_ref());
+        let extra = python::fetch_env(plan.runtime, plan.arch, &reqs);
         let mut spec = self.spec(
             &self.fetch.tag,
             self.native_platform,
@@ -283,21 +284,28 @@ impl Cross<'_> {
         }
         drop(step);
         container.remove().await?;
+        if let Some(e) = super::install::hash_failure(&exit, plan.runtime, plan.python.as_ref()) {
+            return Err(e);
+        }
+        let source = plan
+            .python
+            .as_ref()
+            .map_or("requirements.txt", |p| p.file.as_str());
         let missing: Vec<String> = python::missing_specs(&exit.lines)
             .into_iter()
             .filter(|s| !emulated.contains(s))
             .collect();
         if missing.is_empty() {
             return Err(Error::build(format!(
-                "pip (for {} from {}) failed ({}) installing requirements.txt",
+                "pip (for {} from {}) failed ({}) installing {source}",
                 plan.platform,
                 self.native_platform,
                 exit.describe()
             ))
             .with_details(tail_details(&exit.tail))
-            .with_hint(
-                "check requirements.txt; --emulate runs the whole install under emulation instead",
-            ));
+            .with_hint(format!(
+                "check {source}; --emulate runs the whole install under emulation instead"
+            )));
         }
         Ok(Round::Missing(missing))
     }
@@ -311,7 +319,11 @@ impl Cross<'_> {
         volume: &str,
     ) -> Result<Vec<u8>> {
         let plan = self.plan;
-        let env = python::wheels_env(plan.runtime, missing);
+        let env = python::wheels_env(
+            plan.runtime,
+            missing,
+            &crate::runtime::pyformats::reqs(plan.python.as_ref()),
+        );
         let spec = self.spec(&image.tag, plan.platform, "python-wheels", &env, volume);
         let builder = self.engine.create_container(&spec).await?;
         builder.upload("/", self.inputs.to_vec()).await?;

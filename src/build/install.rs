@@ -14,6 +14,7 @@ use crate::docker::volume;
 use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
 use crate::plan::BuildPlan;
+use crate::runtime::pyformats::PythonInput;
 use crate::runtime::{Kind, Runtime, apt, java, node, php, python};
 
 /// What the installers report: apt's installed versions into the manifest, and what --slim
@@ -76,7 +77,7 @@ pub(super) async fn install(
     .await?;
     if exit.code != 0 {
         container.remove().await?;
-        return Err(failure(&exit, kinds, rt));
+        return Err(failure(&exit, kinds, rt, plan.python.as_ref()));
     }
     Ok(container)
 }
@@ -126,7 +127,7 @@ fn retry_under_emulation(code: i64, execution: Execution, attempt: u32) -> bool 
 }
 
 /// The error of a failed installer container: which installer, why, what to do.
-fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime) -> Error {
+fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime, py: Option<&PythonInput>) -> Error {
     // The scripts announce each installer as it starts; the last announced one failed.
     let failed = exit
         .tail
@@ -136,6 +137,11 @@ fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime) -> Error {
         .and_then(|name| Kind::parse(name.trim()))
         .or(kinds.last().copied())
         .unwrap_or(Kind::Apt);
+    if failed == Kind::Python
+        && let Some(e) = hash_failure(exit, rt, py)
+    {
+        return e;
+    }
     let (what, hint) = if exit.oom {
         (
             format!("ran out of memory ({})", exit.describe()),
@@ -154,13 +160,48 @@ fn failure(exit: &Exit, kinds: &[Kind], rt: &Runtime) -> Error {
             installer_hint(failed, rt),
         )
     };
+    let source = match (failed, py) {
+        (Kind::Python, Some(py)) => py.file.clone(),
+        _ => source_of(failed).to_string(),
+    };
     Error::build(format!(
-        "{} {what} installing {}",
-        describe(failed, rt),
-        source_of(failed)
+        "{} {what} installing {source}",
+        describe(failed, rt)
     ))
     .with_details(tail_details(&exit.tail))
     .with_hint(hint)
+}
+
+/// pip refused a file whose hash is not the lock's: say which package, and that the lock's hash
+/// does not match what the index serves.
+pub(super) fn hash_failure(exit: &Exit, rt: &Runtime, py: Option<&PythonInput>) -> Option<Error> {
+    let bad = python::hash_mismatches(&exit.lines);
+    let bad = if bad.is_empty() {
+        python::hash_mismatches(&exit.tail)
+    } else {
+        bad
+    };
+    if bad.is_empty() {
+        return None;
+    }
+    let file = py.map_or("requirements.txt", |p| p.file.as_str());
+    let tool = py.map_or("", |p| p.format.tool());
+    let redo = if tool.is_empty() {
+        String::new()
+    } else {
+        format!(" (`{tool}`)")
+    };
+    Some(
+        Error::build(format!(
+            "{}: the hash {file} gives for {} does not match the file the package index served",
+            describe(Kind::Python, rt),
+            bad.join(", ")
+        ))
+        .with_details(tail_details(&exit.tail))
+        .with_hint(format!(
+            "nothing was installed. If {file} was edited by hand, write it again with its tool{redo}; otherwise the file on the index (or a proxy between) differs from the one locked: find out why before trusting it"
+        )),
+    )
 }
 
 /// The environment of an installer container: each installer's settings, the target machine,
@@ -171,7 +212,9 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
     for kind in kinds {
         env.extend(match kind {
             Kind::Apt => apt::installer_env(rt, plan.mode.apt()),
-            Kind::Python => python::installer_env(rt, kind.project_file()),
+            Kind::Python => {
+                python::installer_env(rt, &crate::runtime::pyformats::reqs(plan.python.as_ref()))
+            }
             Kind::Node => node::installer_env(rt),
             Kind::Java => java::installer_env(rt),
             Kind::Php => php::installer_env(rt),
@@ -288,19 +331,20 @@ mod tests {
             &exit(1, false, &["fclayer: running apt", "E: no"]),
             &kinds,
             rt,
+            None,
         );
         assert!(e.message.starts_with("apt (Debian 9"), "{}", e.message);
         assert!(e.message.ends_with("installing the apt packages"));
-        let e = failure(&exit(1, false, &["nothing announced"]), &kinds, rt);
+        let e = failure(&exit(1, false, &["nothing announced"]), &kinds, rt, None);
         assert!(
             e.message.starts_with("pip (python3.9) failed"),
             "{}",
             e.message
         );
         assert!(e.hint.unwrap().contains("requirements.txt"));
-        let e = failure(&exit(137, true, &[]), &kinds, rt);
+        let e = failure(&exit(137, true, &[]), &kinds, rt, None);
         assert!(e.message.contains("ran out of memory"), "{}", e.message);
-        let e = failure(&exit(143, false, &[]), &kinds, rt);
+        let e = failure(&exit(143, false, &[]), &kinds, rt, None);
         assert!(e.message.contains("was stopped"), "{}", e.message);
     }
 

@@ -25,6 +25,7 @@ pub mod node;
 pub mod php;
 pub mod platform;
 pub(crate) mod project_text;
+pub mod pyformats;
 pub mod python;
 
 pub use platform::Arch;
