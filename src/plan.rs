@@ -761,6 +761,49 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn python_inputs_come_from_flags_and_the_project_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pyformats/uv");
+        for f in ["uv.lock", "pyproject.toml"] {
+            std::fs::copy(fx.join(f), dir.path().join(f)).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("fclayer.toml"),
+            "[[layer]]\nruntime = \"python3.9\"\ngroups = [\"dev\"]\n",
+        )
+        .unwrap();
+        let plan = try_plan(dir.path(), &[], &[]).unwrap();
+        let py = plan.python.as_ref().unwrap();
+        assert_eq!(py.selection.groups, ["dev"]);
+        assert!(py.pins.iter().any(|p| p.name == "pytest"));
+        std::fs::remove_file(dir.path().join("fclayer.toml")).unwrap();
+        let plan = try_plan(dir.path(), &["--runtime", "python3.12"], &[]).unwrap();
+        let py = plan.python.as_ref().unwrap();
+        assert_eq!(py.file, "uv.lock");
+        assert!(
+            !py.pins
+                .iter()
+                .any(|p| p.name == "pytest" || p.name == "tomli")
+        );
+        let e = try_plan(
+            dir.path(),
+            &["--runtime", "python3.9", "--extras", "nope"],
+            &[],
+        );
+        assert!(e.unwrap_err().message.contains("no extra `nope`"));
+        let e = try_plan(
+            &example("python"),
+            &["--runtime", "python3.9", "--with", "dev"],
+            &[],
+        );
+        assert!(
+            e.unwrap_err()
+                .message
+                .contains("selects a dependency group")
+        );
+    }
+
+    #[test]
     fn host_variables_come_from_the_host_given() {
         let plan = plan_for(
             &["--runtime", "python3.9"],
