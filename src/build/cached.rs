@@ -41,8 +41,13 @@ pub(super) fn key(
         k.part("kind", kind.name().as_bytes());
     }
     // The generated requirements are in `inputs`; the groups and extras that chose them, and the
-    // file read, are named too, so that two selections never share a key by accident.
-    if let Some(py) = &plan.python {
+    // file read, are named too, so that two selections never share a key by accident. A plain
+    // requirements.txt keeps the key it had before there were other formats.
+    if let Some(py) = plan.python.as_ref().filter(|p| {
+        p.file != "requirements.txt"
+            || !p.selection.groups.is_empty()
+            || !p.selection.extras.is_empty()
+    }) {
         k.part("python-input", py.file.as_bytes())
             .part("python-groups", py.selection.groups.join(",").as_bytes())
             .part("python-extras", py.selection.extras.join(",").as_bytes());
@@ -174,6 +179,12 @@ mod tests {
         let mut extras = plan_for(&["--runtime", "python3.9"], &[]);
         extras.python.as_mut().unwrap().selection.extras = vec!["socks".into()];
         assert_ne!(base, key(&extras, &native("a"), b"tar", &manifest, &pack));
+        let mut other_file = plan_for(&["--runtime", "python3.9"], &[]);
+        other_file.python.as_mut().unwrap().file = "requirements-prod.txt".into();
+        assert_ne!(
+            base,
+            key(&other_file, &native("a"), b"tar", &manifest, &pack)
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use super::install::{install as install_on_target, installer_env};
 use crate::console::Console;
 use crate::docker::Engine;
 use crate::docker::image::BuildImage;
-use crate::docker::run::{Container, RunSpec, tail_details};
+use crate::docker::run::{Container, Exit, RunSpec, tail_details};
 use crate::error::{Error, Result};
 use crate::plan::BuildPlan;
 use crate::runtime::{Kind, node, python};
@@ -284,7 +284,14 @@ impl Cross<'_> {
         }
         drop(step);
         container.remove().await?;
-        if let Some(e) = super::install::hash_failure(&exit, plan.runtime, plan.python.as_ref()) {
+        self.fetch_failure(&exit, emulated)
+    }
+
+    /// Why a native pip run failed: a hash the lock does not match, or requirements with no
+    /// wheel (to build under emulation, which a lock cannot take), or another error.
+    fn fetch_failure(&self, exit: &Exit, emulated: &BTreeSet<String>) -> Result<Round> {
+        let plan = self.plan;
+        if let Some(e) = super::install::hash_failure(exit, plan.runtime, plan.python.as_ref()) {
             return Err(e);
         }
         let source = plan
@@ -295,6 +302,20 @@ impl Cross<'_> {
             .into_iter()
             .filter(|s| !emulated.contains(s))
             .collect();
+        if let Some(py) = plan
+            .python
+            .as_ref()
+            .filter(|p| p.locked() && !missing.is_empty())
+        {
+            // A wheel built here would carry a hash the lock cannot know.
+            return Err(Error::build(format!(
+                "{} locks {} with no wheel for {}: it must be built from its source archive",
+                py.file,
+                missing.join(", "),
+                plan.platform
+            ))
+            .with_hint("--emulate installs the whole lock on the target under emulation, building it there from the locked (hashed) source archive"));
+        }
         if missing.is_empty() {
             return Err(Error::build(format!(
                 "pip (for {} from {}) failed ({}) installing {source}",

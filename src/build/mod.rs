@@ -190,8 +190,8 @@ fn announce(plan: &BuildPlan, console: &Console) {
             plan.project.display()
         ),
     );
-    // Which Python file the build reads (a folder may hold several): one line, always.
-    if let Some(py) = &plan.python {
+    // Which Python file the build reads, when it is not the plain requirements.txt alone.
+    if let Some(py) = plan.python.as_ref().filter(|p| !p.is_plain()) {
         let target = crate::runtime::pyformats::Target {
             runtime: rt,
             arch: plan.arch,

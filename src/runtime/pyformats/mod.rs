@@ -141,6 +141,13 @@ impl PythonInput {
         !self.pins.is_empty()
     }
 
+    /// A requirements.txt with no other Python file beside it: the build as it always was.
+    pub fn is_plain(&self) -> bool {
+        self.format == Format::Requirements
+            && self.file == "requirements.txt"
+            && self.ignored.is_empty()
+    }
+
     /// The requirements file pip reads, as the installer scripts see it (they run in
     /// /fclayer/src).
     pub fn requirements_path(&self) -> String {
