@@ -345,6 +345,15 @@ mod tests {
         assert!(names.contains(&"pytest==8.4.2".to_string()), "{names:?}");
         let input = read(&fixture("uv"), None, &dev, &t312).unwrap();
         assert!(pinned(&input).contains(&"pytest==9.2.0".to_string()));
+        let attrs = Selection {
+            groups: vec![],
+            extras: vec!["attrs".into()],
+        };
+        let input = read(&fixture("uv"), None, &attrs, &t).unwrap();
+        assert_eq!(
+            pinned(&input),
+            ["attrs==26.1.0", "six==1.17.0", "tomli==2.5.0"]
+        );
     }
 
     #[test]
@@ -392,7 +401,12 @@ mod tests {
         )
         .unwrap();
         let e = read(dir.path(), None, &Selection::default(), &t).unwrap_err();
-        assert!(e.message.contains("uv.lock:10:"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("uv.lock:19:8: string values must be quoted"),
+            "{}",
+            e.message
+        );
         let e = read(
             &fixture("uv"),
             None,
