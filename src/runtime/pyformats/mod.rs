@@ -166,9 +166,10 @@ impl PythonInput {
                 self.file
             ),
             _ => format!(
-                "{}: {} pinned packages with their hashes for {}",
+                "{}: {} pinned package{} with their hashes for {}",
                 self.file,
                 self.pins.len(),
+                if self.pins.len() == 1 { "" } else { "s" },
                 target.describe()
             ),
         };
