@@ -518,11 +518,12 @@ fn default_for(kind: Kind) -> &'static Runtime {
     Runtime::find(runtime::default_runtime(kind)).expect("default runtimes exist (tested)")
 }
 
-/// The kinds the project's files call for; `--requirements FILE` (`python_named`) makes a Python
-/// layer whatever the file is called.
+/// The kinds the project's files call for; a pyproject.toml that declares dependencies, or
+/// `--requirements FILE` (`python_named`) whatever the file is called, makes a Python layer.
 fn detected_kinds(project: &Path, python_named: bool) -> Vec<Kind> {
     let mut kinds = project::detect_kinds(project);
-    if python_named && !kinds.contains(&Kind::Python) {
+    let python = python_named || pyformats::declares_dependencies(project);
+    if python && !kinds.contains(&Kind::Python) {
         kinds.push(Kind::Python);
         kinds.sort();
     }

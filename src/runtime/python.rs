@@ -12,10 +12,11 @@ pub static LANGUAGE: Language = Language {
     name: "python",
     installer: "pip",
     // requirements.txt first, as messages name it; which one a build reads, when a folder holds
-    // several, is `pyformats::ORDER`'s choice.
+    // several, is `pyformats::ORDER`'s choice. pyproject.toml alone is not here: many projects
+    // of other languages keep one for their tools, so it counts only when it declares
+    // dependencies (`pyformats::declares_dependencies`, asked by the plan).
     project_files: &[
         "requirements.txt",
-        "pyproject.toml",
         "uv.lock",
         "poetry.lock",
         "Pipfile.lock",

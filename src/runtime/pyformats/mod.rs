@@ -197,6 +197,29 @@ impl PythonInput {
     }
 }
 
+/// Whether `dir/pyproject.toml` makes the folder a Python project: it declares
+/// `[project].dependencies` or is a Poetry project. One that does not parse counts, so that its
+/// error (with the line) is reported rather than a folder with nothing to build.
+pub fn declares_dependencies(dir: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.join("pyproject.toml")) else {
+        return false;
+    };
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        return true;
+    };
+    let deps = doc
+        .get("project")
+        .and_then(|p| p.get("dependencies"))
+        .and_then(|d| d.as_array())
+        .is_some_and(|d| !d.is_empty());
+    let poetry = doc
+        .get("tool")
+        .and_then(|t| t.get("poetry"))
+        .and_then(|p| p.get("dependencies"))
+        .is_some();
+    deps || poetry
+}
+
 /// What a build's Python input gives the installer (a plain requirements.txt without one).
 pub fn reqs(input: Option<&PythonInput>) -> super::python::Reqs {
     match input {
@@ -280,10 +303,12 @@ pub fn read(
 /// The file to read (`explicit`, else the first of `ORDER` present), its format, and the other
 /// Python files the folder holds that are not read.
 fn choose(project: &Path, explicit: Option<&Path>) -> Result<(String, Format, Vec<String>)> {
+    // A pyproject.toml of tool settings only is no Python input (a requirements.txt beside it is).
     let present: Vec<&str> = ORDER
         .iter()
         .map(|(n, _)| *n)
         .filter(|n| project.join(n).is_file())
+        .filter(|n| *n != "pyproject.toml" || declares_dependencies(project))
         .collect();
     let (file, format) = match explicit {
         Some(p) => {
@@ -657,6 +682,26 @@ pub(crate) mod tests {
             .iter()
             .map(|p| format!("{}=={}", normalize(&p.name), p.version))
             .collect()
+    }
+
+    #[test]
+    fn a_pyproject_counts_as_python_only_when_it_declares_dependencies() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!declares_dependencies(dir.path()));
+        let write = |t: &str| std::fs::write(dir.path().join("pyproject.toml"), t).unwrap();
+        write("[tool.ruff]\nline-length = 100\n");
+        assert!(!declares_dependencies(dir.path()), "a tool's settings only");
+        write("[project]\nname = \"x\"\ndependencies = []\n");
+        assert!(!declares_dependencies(dir.path()));
+        write("[project]\nname = \"x\"\ndependencies = [\"six\"]\n");
+        assert!(declares_dependencies(dir.path()));
+        write("[tool.poetry.dependencies]\npython = \"^3.9\"\n");
+        assert!(declares_dependencies(dir.path()));
+        write("[project\n");
+        assert!(
+            declares_dependencies(dir.path()),
+            "its parse error is worth showing"
+        );
     }
 
     #[test]
