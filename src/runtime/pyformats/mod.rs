@@ -344,7 +344,8 @@ fn choose(project: &Path, explicit: Option<&Path>) -> Result<(String, Format, Ve
 
 /// `p` (from `--requirements`) as a path inside `project`.
 fn relative_in(project: &Path, p: &Path) -> Result<String> {
-    let candidates = [p.to_path_buf(), project.join(p)];
+    // Relative to the project first (as fclayer.toml's `requirements` is), then as given.
+    let candidates = [project.join(p), p.to_path_buf()];
     let found = candidates.iter().find(|c| c.is_file()).ok_or_else(|| {
         Error::input(format!("--requirements {}: no such file", p.display()))
             .with_hint("give a file inside the project folder, e.g. --requirements uv.lock")

@@ -322,6 +322,25 @@ mod tests {
     }
 
     #[test]
+    fn classic_tool_poetry_dependencies_are_checked_against_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            fixture("poetry").join("poetry.lock"),
+            dir.path().join("poetry.lock"),
+        )
+        .unwrap();
+        let classic = "[tool.poetry]\nname = \"x\"\nversion = \"1\"\n\n[tool.poetry.dependencies]\npython = \"^3.9\"\nrequests = \">=2.31\"\n";
+        std::fs::write(dir.path().join("pyproject.toml"), classic).unwrap();
+        let t = target("python3.9", Arch::X86_64);
+        let input = read(dir.path(), None, &Selection::default(), &t).unwrap();
+        assert!(pinned(&input).contains(&"requests==2.32.5".to_string()));
+        let stale = classic.replace("requests = ", "Flask = \"*\"\nrequests = ");
+        std::fs::write(dir.path().join("pyproject.toml"), stale).unwrap();
+        let e = read(dir.path(), None, &Selection::default(), &t).unwrap_err();
+        assert!(e.details[0].contains("flask"), "{:?}", e.details);
+    }
+
+    #[test]
     fn a_poetry_lock_missing_a_declared_dependency_is_stale() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(
