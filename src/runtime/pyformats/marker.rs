@@ -306,6 +306,10 @@ pub fn version_matches(version: &str, op: &str, spec: &str) -> bool {
         };
     }
     let s = release(spec);
+    if s.is_empty() {
+        // Not a version: nothing matches it.
+        return false;
+    }
     let ord = cmp_release(&v, &s);
     match op {
         "==" | "===" => ord == Equal,
@@ -425,6 +429,11 @@ mod tests {
         assert!(specifier_matches("2.0.2", "~=2.0"));
         assert!(!specifier_matches("3.0", "~=2.0"));
         assert!(specifier_matches("3.12", ""));
+        assert!(
+            !specifier_matches("3.12", "~=abc"),
+            "junk matches nothing, and does not panic"
+        );
+        assert!(!specifier_matches("3.12", ">=x"));
         assert_eq!(normalize("Charset_Normalizer"), "charset-normalizer");
         assert_eq!(normalize("zope.interface"), "zope-interface");
         assert_eq!(normalize("a-_.b"), "a-b");
