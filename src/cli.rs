@@ -40,7 +40,7 @@ pub enum Command {
     /// Build a layer ZIP from a project (requirements.txt, package.json, pom.xml, composer.json,
     /// apt.txt or --apt packages, or your own Dockerfile) in a build container.
     #[command(after_help = EXIT_CODES)]
-    Build(BuildArgs),
+    Build(Box<BuildArgs>),
     /// Pack a directory into a layer ZIP the same way a build does (its contents become /opt).
     Pack(PackArgs),
     /// Show what a layer ZIP holds: runtime folders, sizes, largest files, links, digests.
@@ -233,6 +233,21 @@ pub struct BuildArgs {
     /// Stage of a multi-stage --dockerfile to build.
     #[arg(long, value_name = "STAGE", requires = "dockerfile")]
     pub target: Option<String>,
+
+    /// Python: read this file instead of the one detected (uv.lock, poetry.lock, Pipfile.lock,
+    /// pylock.toml, pyproject.toml, requirements.txt, in that order). A path inside the project.
+    #[arg(long, value_name = "FILE", conflicts_with = "dockerfile")]
+    pub requirements: Option<PathBuf>,
+
+    /// Python: also install this dependency group of a uv, Poetry or pylock.toml lock (only the
+    /// main dependencies by default). Repeatable, or comma-separated.
+    #[arg(long = "with", value_name = "GROUP", value_delimiter = ',')]
+    pub with_groups: Vec<String>,
+
+    /// Python: also install this extra (optional dependencies) of the project. Repeatable, or
+    /// comma-separated.
+    #[arg(long, value_name = "NAME", value_delimiter = ',')]
+    pub extras: Vec<String>,
 
     /// Where to write the layer ZIP (default: layer.zip; a project file names each layer's).
     #[arg(short, long)]

@@ -90,7 +90,7 @@ pub fn validate_tar(data: &[u8]) -> crate::error::Result<()> {
 }
 
 /// The project-file readers, each on the same bytes: requirements.txt, package.json,
-/// composer.json, pom.xml, apt.txt and fclayer.toml.
+/// composer.json, pom.xml, apt.txt, fclayer.toml and the Python locks.
 pub fn project_files(data: &[u8]) {
     use crate::project;
     use crate::runtime::{apt, java, node, php, python};
@@ -108,6 +108,24 @@ pub fn project_files(data: &[u8]) {
     let _ = apt::read_apt_list(&at("apt.txt"));
     at(project::PROJECT_FILE);
     let _ = project::ProjectFile::load(&dir);
+    // The Python locks and pyproject.toml, converted for a runtime (with junk as pyproject.toml
+    // beside the TOML locks too).
+    use crate::runtime::pyformats::{self, Selection, Target};
+    let target = Target {
+        runtime: crate::runtime::Runtime::find("python3.9").expect("in the table"),
+        arch: crate::runtime::Arch::X86_64,
+    };
+    at("pyproject.toml");
+    for name in [
+        "uv.lock",
+        "poetry.lock",
+        "Pipfile.lock",
+        "pylock.toml",
+        "pyproject.toml",
+    ] {
+        at(name);
+        let _ = pyformats::read(&dir, Some(Path::new(name)), &Selection::default(), &target);
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::cli::BuildArgs;
 use crate::error::{Error, IoContext, Result};
 use crate::project::{self, LayerDecl, ProjectFile};
 use crate::runtime::python::Installer;
-use crate::runtime::{self, Arch, Kind, Runtime};
+use crate::runtime::{self, Arch, Kind, Runtime, pyformats};
 use crate::secrets::passthrough_env;
 
 /// Everything a build needs, checked.
@@ -53,6 +53,9 @@ pub struct BuildPlan {
     pub python_installer: Installer,
     /// The Node.js major a custom runtime's function brings (`--node`, `node = "18"`).
     pub node: Option<String>,
+    /// The Python layer's input: the file read and, for a lock, its pins and the generated
+    /// requirements file (None when the layer has no Python).
+    pub python: Option<pyformats::PythonInput>,
 }
 
 /// How the layer's contents are made.
@@ -163,6 +166,10 @@ pub struct LayerSpec {
     pub installer: Option<Installer>,
     /// `--node MAJOR` (or `node = "MAJOR"`).
     pub node: Option<String>,
+    /// Python: `--requirements` (or `requirements`), relative to the project.
+    pub requirements: Option<PathBuf>,
+    /// Python: `--with` and `--extras` (or `groups`, `extras`).
+    pub python_selection: pyformats::Selection,
 }
 
 /// The layers a `fclayer build` command line names: one project folder, every layer of a
@@ -195,6 +202,11 @@ pub fn layer_specs(args: &BuildArgs) -> Result<Vec<LayerSpec>> {
             slim: args.slim,
             installer: args.installer,
             node: args.node.clone(),
+            requirements: args.requirements.clone(),
+            python_selection: pyformats::Selection {
+                groups: args.with_groups.clone(),
+                extras: args.extras.clone(),
+            },
         }
     };
     // A layer of ./fclayer.toml by name comes first: a layer's folder is often named like it.
@@ -352,7 +364,26 @@ fn merge(
         slim: args.slim || decl.slim.unwrap_or(false),
         installer: args.installer.or(decl.installer),
         node: args.node.clone().or_else(|| decl.node.clone()),
+        requirements: args
+            .requirements
+            .clone()
+            .or_else(|| decl.requirements.clone()),
+        python_selection: pyformats::Selection {
+            groups: merged(&decl.groups, &args.with_groups),
+            extras: merged(&decl.extras, &args.extras),
+        },
     })
+}
+
+/// The file's list, then the command line's additions, each name once.
+fn merged(file: &[String], flags: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for n in file.iter().chain(flags) {
+        if !out.contains(n) {
+            out.push(n.clone());
+        }
+    }
+    out
 }
 
 impl BuildPlan {
@@ -377,6 +408,7 @@ impl BuildPlan {
             None => Arch::X86_64,
             Some(p) => Arch::parse(p)?,
         };
+        let python = python_input(spec, &mode, runtime, arch)?;
         let ca = ca_bundle(args.ca_cert.as_deref(), host.ssl_cert_file.as_deref())?;
         let (env, secrets) = installer_host_env(project, host);
         let base_image = spec
@@ -407,8 +439,31 @@ impl BuildPlan {
             slim: spec.slim,
             python_installer: crate::runtime::python::installer(runtime, spec.installer),
             node: spec.node.clone(),
+            python,
         })
     }
+}
+
+/// The Python input of an installer build (None without Python): the detected or named file,
+/// read and, for a lock, converted for the target. Python options without Python are refused.
+fn python_input(
+    spec: &LayerSpec,
+    mode: &Mode,
+    runtime: &'static Runtime,
+    arch: Arch,
+) -> Result<Option<pyformats::PythonInput>> {
+    let sel = &spec.python_selection;
+    if !mode.kinds().contains(&Kind::Python) {
+        if spec.requirements.is_some() || !sel.groups.is_empty() || !sel.extras.is_empty() {
+            return Err(Error::input(
+                "--requirements, --with and --extras apply to Python layers, and this layer has no Python",
+            )
+            .with_hint("leave them out, or build the folder that holds the Python project"));
+        }
+        return Ok(None);
+    }
+    let target = pyformats::Target { runtime, arch };
+    pyformats::read(&spec.project, spec.requirements.as_deref(), sel, &target).map(Some)
 }
 
 /// How the layer is made and for which runtime: the one chosen (and who chose it), else the
@@ -424,7 +479,13 @@ fn mode_and_runtime(
         let (rt, from) = chosen.unwrap_or_else(|| (default_for(Kind::Apt), "default"));
         return Ok((Mode::Dockerfile(df), rt, from));
     }
-    let (kinds, apt) = install_kinds(project, &spec.apt, spec.kind, chosen.map(|c| c.0))?;
+    let (kinds, apt) = install_kinds(
+        project,
+        &spec.apt,
+        spec.kind,
+        chosen.map(|c| c.0),
+        spec.requirements.is_some(),
+    )?;
     let (rt, from) = chosen.unwrap_or_else(|| {
         // The language decides; system packages alone get the default custom runtime.
         let lead = kinds.iter().copied().find(|k| *k != Kind::Apt);
@@ -494,6 +555,18 @@ fn default_for(kind: Kind) -> &'static Runtime {
     Runtime::find(runtime::default_runtime(kind)).expect("default runtimes exist (tested)")
 }
 
+/// The kinds the project's files call for; a pyproject.toml that declares dependencies, or
+/// `--requirements FILE` (`python_named`) whatever the file is called, makes a Python layer.
+fn detected_kinds(project: &Path, python_named: bool) -> Vec<Kind> {
+    let mut kinds = project::detect_kinds(project);
+    let python = python_named || pyformats::declares_dependencies(project);
+    if python && !kinds.contains(&Kind::Python) {
+        kinds.push(Kind::Python);
+        kinds.sort();
+    }
+    kinds
+}
+
 /// The kinds the project's files (and --apt) call for, each manifest checked. With a runtime
 /// chosen, only the languages it can load count; without one, two languages are ambiguous.
 fn install_kinds(
@@ -501,8 +574,9 @@ fn install_kinds(
     apt_flags: &[String],
     only: Option<Kind>,
     runtime: Option<&'static Runtime>,
+    python_named: bool,
 ) -> Result<(Vec<Kind>, Vec<String>)> {
-    let mut kinds = project::detect_kinds(project);
+    let mut kinds = detected_kinds(project, python_named);
     if let Some(only) = only {
         kinds.retain(|k| *k == only || *k == Kind::Apt);
         if only != Kind::Apt && !kinds.contains(&only) {
@@ -564,6 +638,8 @@ fn install_kinds(
                     }
                 }
             }
+            // Python's input is chosen and read with the runtime known (`python_input`).
+            Kind::Python => {}
             _ => (kind.language().check)(&file)?,
         }
     }
@@ -652,7 +728,11 @@ pub(crate) mod tests {
             .join(name)
     }
 
-    fn try_plan(project: &Path, args: &[&str], host: &[(&str, &str)]) -> Result<BuildPlan> {
+    pub(crate) fn try_plan(
+        project: &Path,
+        args: &[&str],
+        host: &[(&str, &str)],
+    ) -> Result<BuildPlan> {
         use clap::Parser;
         let mut argv = vec!["fclayer", "build", project.to_str().unwrap()];
         argv.extend(args);
@@ -728,6 +808,49 @@ pub(crate) mod tests {
                 .starts_with("runtime nodejs20 cannot load a python layer")
         );
         assert!(e.hint.unwrap().contains("python3.9"));
+    }
+
+    #[test]
+    fn python_inputs_come_from_flags_and_the_project_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pyformats/uv");
+        for f in ["uv.lock", "pyproject.toml"] {
+            std::fs::copy(fx.join(f), dir.path().join(f)).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("fclayer.toml"),
+            "[[layer]]\nruntime = \"python3.9\"\ngroups = [\"dev\"]\n",
+        )
+        .unwrap();
+        let plan = try_plan(dir.path(), &[], &[]).unwrap();
+        let py = plan.python.as_ref().unwrap();
+        assert_eq!(py.selection.groups, ["dev"]);
+        assert!(py.pins.iter().any(|p| p.name == "pytest"));
+        std::fs::remove_file(dir.path().join("fclayer.toml")).unwrap();
+        let plan = try_plan(dir.path(), &["--runtime", "python3.12"], &[]).unwrap();
+        let py = plan.python.as_ref().unwrap();
+        assert_eq!(py.file, "uv.lock");
+        assert!(
+            !py.pins
+                .iter()
+                .any(|p| p.name == "pytest" || p.name == "tomli")
+        );
+        let e = try_plan(
+            dir.path(),
+            &["--runtime", "python3.9", "--extras", "nope"],
+            &[],
+        );
+        assert!(e.unwrap_err().message.contains("no extra `nope`"));
+        let e = try_plan(
+            &example("python"),
+            &["--runtime", "python3.9", "--with", "dev"],
+            &[],
+        );
+        assert!(
+            e.unwrap_err()
+                .message
+                .contains("selects a dependency group")
+        );
     }
 
     #[test]

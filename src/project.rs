@@ -54,6 +54,14 @@ pub struct LayerDecl {
     pub installer: Option<crate::runtime::python::Installer>,
     /// `--node MAJOR` for this layer (a custom runtime's Node.js).
     pub node: Option<String>,
+    /// Python: the file to read (`--requirements`), relative to the layer's source folder.
+    pub requirements: Option<PathBuf>,
+    /// Python: dependency groups to install besides the main ones (`--with`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Python: extras to install (`--extras`).
+    #[serde(default)]
+    pub extras: Vec<String>,
 }
 
 impl ProjectFile {

@@ -657,6 +657,80 @@ const CASES: &[Case] = &[
         unprivileged: false,
         env: &[],
     },
+    Case {
+        name: "uv.lock out of date with pyproject.toml",
+        setup: |d| {
+            let fx = repo().join("tests/fixtures/pyformats/uv");
+            let lock = std::fs::read(fx.join("uv.lock")).unwrap();
+            let py = std::fs::read_to_string(fx.join("pyproject.toml")).unwrap();
+            let py = py.replace("\"six>=1.16\",", "\"six>=1.16\", \"idna\",");
+            let proj = project_with(d, &[("uv.lock", &lock), ("pyproject.toml", py.as_bytes())]);
+            build(&proj, &["--runtime", "python3.9"])
+        },
+        code: 2,
+        says: &[
+            "uv.lock is out of date with",
+            "not in the lock: idna",
+            "run `uv lock`",
+        ],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
+        name: "poetry.lock malformed",
+        setup: |d| {
+            let py = b"[project]\nname = \"x\"\nversion = \"1\"\ndependencies = [\"six\"]\n";
+            let lock = b"[[package]]\nname = \"six\"\nversion = 1.17\n";
+            let proj = project_with(d, &[("poetry.lock", lock), ("pyproject.toml", py)]);
+            build(&proj, &["--runtime", "python3.9"])
+        },
+        code: 2,
+        says: &["poetry.lock:3:"],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
+        name: "pylock.toml pin with no wheel for the runtime and no sdist",
+        setup: |d| {
+            let lock = b"lock-version = \"1.0\"\ncreated-by = \"test\"\n\n[[packages]]\nname = \"fastlib\"\nversion = \"1.0\"\nwheels = [{ name = \"fastlib-1.0-cp39-cp39-manylinux_2_28_x86_64.whl\", url = \"https://example.invalid/fastlib-1.0-cp39-cp39-manylinux_2_28_x86_64.whl\", hashes = { sha256 = \"00\" } }]\n";
+            build(
+                &project_with(d, &[("pylock.toml", lock)]),
+                &["--runtime", "python3.9"],
+            )
+        },
+        code: 2,
+        says: &[
+            "fastlib==1.0 has no wheel for python3.9 on x86_64 (CPython 3.9, glibc 2.24)",
+            "cp39-cp39-manylinux_2_28_x86_64",
+        ],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
+        name: "--requirements outside the project",
+        setup: |d| {
+            std::fs::write(d.join("other.txt"), "six\n").unwrap();
+            let proj = project_with(d, &[("requirements.txt", b"six\n")]);
+            let other = d.join("other.txt");
+            build(
+                &proj,
+                &[
+                    "--runtime",
+                    "python3.9",
+                    "--requirements",
+                    other.to_str().unwrap(),
+                ],
+            )
+        },
+        code: 2,
+        says: &["other.txt is outside the project folder"],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
 ];
 
 fn set_mode(path: &Path, mode: u32) {

@@ -42,6 +42,8 @@ platforms=""
 for t in $FCLAYER_TARGET_PLATFORMS; do platforms="$platforms --platform $t"; done
 abi="cp$(echo "$FCLAYER_PYVER" | tr -d .)"
 links=""
+locked=""
+if [ "${FCLAYER_LOCKED:-}" = 1 ]; then locked="--no-deps --require-hashes"; fi
 if [ -d /fclayer/wheels ]; then links="--find-links /fclayer/wheels"; fi
 mkdir -p /opt/python
 cd /fclayer/src

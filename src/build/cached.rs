@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::Outcome;
 use super::images::Images;
-use super::record::{frozen_check, write_manifest};
+use super::record::{frozen_with_lock, write_manifest};
 use crate::cache::{self, BuildCache, KeyBuilder};
 use crate::console::Console;
 use crate::error::Result;
@@ -49,6 +49,18 @@ pub(super) fn key(
             k.part("installer", plan.python_installer.name().as_bytes());
         }
     }
+    // The generated requirements are in `inputs`; the groups and extras that chose them, and the
+    // file read, are named too, so that two selections never share a key by accident. A plain
+    // requirements.txt keeps the key it had before there were other formats.
+    if let Some(py) = plan.python.as_ref().filter(|p| {
+        p.file != "requirements.txt"
+            || !p.selection.groups.is_empty()
+            || !p.selection.extras.is_empty()
+    }) {
+        k.part("python-input", py.file.as_bytes())
+            .part("python-groups", py.selection.groups.join(",").as_bytes())
+            .part("python-extras", py.selection.extras.join(",").as_bytes());
+    }
     for (name, value) in &manifest.env {
         k.part(name, value.as_bytes());
     }
@@ -87,7 +99,11 @@ impl Hit {
         manifest.build_image = fresh.build_image;
         manifest.inputs = fresh.inputs;
         if plan.frozen {
-            frozen_check(&manifest::path_for(&plan.output), &manifest)?;
+            frozen_with_lock(
+                plan.python.as_ref(),
+                &manifest::path_for(&plan.output),
+                &manifest,
+            )?;
         }
         let target_path = output.target().to_path_buf();
         output.commit_copy(&self.zip, &self.meta.sha256)?;
@@ -174,6 +190,15 @@ mod tests {
             base,
             key(&pip, &native("a"), b"tar", &manifest, &pack),
             "a pip build must not be served a cached uv layer"
+        );
+        let mut extras = plan_for(&["--runtime", "python3.9"], &[]);
+        extras.python.as_mut().unwrap().selection.extras = vec!["socks".into()];
+        assert_ne!(base, key(&extras, &native("a"), b"tar", &manifest, &pack));
+        let mut other_file = plan_for(&["--runtime", "python3.9"], &[]);
+        other_file.python.as_mut().unwrap().file = "requirements-prod.txt".into();
+        assert_ne!(
+            base,
+            key(&other_file, &native("a"), b"tar", &manifest, &pack)
         );
     }
 

@@ -21,7 +21,7 @@ use super::install::{install as install_on_target, installer_env};
 use crate::console::Console;
 use crate::docker::Engine;
 use crate::docker::image::BuildImage;
-use crate::docker::run::{Container, RunSpec, tail_details};
+use crate::docker::run::{Container, Exit, RunSpec, tail_details};
 use crate::error::{Error, Result};
 use crate::plan::BuildPlan;
 use crate::runtime::{Kind, node, python};
@@ -247,7 +247,8 @@ impl Cross<'_> {
     ) -> Result<Round> {
         let plan = self.plan;
         let pyver = python::version(plan.runtime);
-        let extra = python::fetch_env(plan.runtime, plan.arch, plan.python_installer);
+        let reqs = crate::runtime::pyformats::reqs(plan.python.as_ref());
+        let extra = python::fetch_env(plan.runtime, plan.arch, plan.python_installer, &reqs);
         let mut spec = self.spec(
             &self.fetch.tag,
             self.native_platform,
@@ -284,10 +285,38 @@ impl Cross<'_> {
         }
         drop(step);
         container.remove().await?;
+        self.fetch_failure(&exit, emulated)
+    }
+
+    /// Why a native pip run failed: a hash the lock does not match, or requirements with no
+    /// wheel (to build under emulation, which a lock cannot take), or another error.
+    fn fetch_failure(&self, exit: &Exit, emulated: &BTreeSet<String>) -> Result<Round> {
+        let plan = self.plan;
+        if let Some(e) = super::install::hash_failure(exit, plan) {
+            return Err(e);
+        }
+        let source = plan
+            .python
+            .as_ref()
+            .map_or("requirements.txt", |p| p.file.as_str());
         let missing: Vec<String> = python::missing_specs(&exit.lines)
             .into_iter()
             .filter(|s| !emulated.contains(s))
             .collect();
+        if let Some(py) = plan
+            .python
+            .as_ref()
+            .filter(|p| p.locked() && !missing.is_empty())
+        {
+            // A wheel built here would carry a hash the lock cannot know.
+            return Err(Error::build(format!(
+                "{} locks {} with no wheel for {}: it must be built from its source archive",
+                py.file,
+                missing.join(", "),
+                plan.platform
+            ))
+            .with_hint("--emulate installs the whole lock on the target under emulation, building it there from the locked (hashed) source archive"));
+        }
         if missing.is_empty() {
             let failed = python::failed_specs(&exit.lines);
             let on = if failed.is_empty() {
@@ -296,16 +325,16 @@ impl Cross<'_> {
                 format!(" (no usable distribution for {})", failed.join(", "))
             };
             return Err(Error::build(format!(
-                "{} (for {} from {}) failed ({}) installing requirements.txt{on}",
+                "{} (for {} from {}) failed ({}) installing {source}{on}",
                 plan.python_installer.name(),
                 plan.platform,
                 self.native_platform,
                 exit.describe()
             ))
             .with_details(tail_details(&exit.tail))
-            .with_hint(
-                "check requirements.txt; --emulate runs the whole install under emulation instead",
-            ));
+            .with_hint(format!(
+                "check {source}; --emulate runs the whole install under emulation instead"
+            )));
         }
         Ok(Round::Missing(missing))
     }
@@ -319,7 +348,12 @@ impl Cross<'_> {
         volume: &str,
     ) -> Result<Vec<u8>> {
         let plan = self.plan;
-        let env = python::wheels_env(plan.runtime, plan.arch, missing);
+        let env = python::wheels_env(
+            plan.runtime,
+            plan.arch,
+            missing,
+            &crate::runtime::pyformats::reqs(plan.python.as_ref()),
+        );
         let spec = self.spec(&image.tag, plan.platform, "python-wheels", &env, volume);
         let builder = self.engine.create_container(&spec).await?;
         builder.upload("/", self.inputs.to_vec()).await?;

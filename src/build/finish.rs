@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::Outcome;
-use super::record::{frozen_check, write_manifest};
+use super::record::{frozen_with_lock, write_manifest};
 use crate::console::Console;
 use crate::docker::Engine;
 use crate::docker::run::{Container, mask_secrets};
@@ -60,6 +60,8 @@ struct Gate {
     name: String,
     allow: bool,
     frozen: Option<std::path::PathBuf>,
+    /// The Python lock the layer was built from, for --frozen.
+    lock: Option<crate::runtime::pyformats::PythonInput>,
     console: Console,
 }
 
@@ -85,6 +87,7 @@ pub(super) async fn write_and_check(
         name: plan.output.display().to_string(),
         allow: plan.allow_incompatible,
         frozen: plan.frozen.then(|| manifest::path_for(&plan.output)),
+        lock: plan.python.clone(),
         console: console.clone(),
     };
     let checking = tokio::task::spawn_blocking(move || {
@@ -127,7 +130,7 @@ fn check(finished: &Finished, mut manifest: Manifest, gate: &Gate) -> Result<Man
     }
     manifest.layer = layer_ref(&finished.info);
     if let Some(path) = &gate.frozen {
-        frozen_check(path, &manifest)?;
+        frozen_with_lock(gate.lock.as_ref(), path, &manifest)?;
     }
     Ok(manifest)
 }

@@ -107,6 +107,17 @@ pub(super) fn fixed_entries(plan: &BuildPlan) -> Result<Vec<Entry>> {
             contents: list.into_bytes(),
         });
     }
+    if let Some(text) = plan.python.as_ref().and_then(|p| p.generated.as_ref()) {
+        // The requirements file fclayer wrote from a lock (or pyproject.toml): beside the
+        // project, never over one of its files. Being in the input tar, it is in the cache key.
+        out.push(Entry::Dir(at("lock")));
+        out.push(Entry::File {
+            path: crate::runtime::pyformats::GENERATED
+                .trim_start_matches('/')
+                .to_string(),
+            contents: text.clone().into_bytes(),
+        });
+    }
     out.push(Entry::Dir(at("src")));
     Ok(out)
 }
@@ -163,6 +174,30 @@ mod tests {
                 "fclayer/src"
             ]
         );
+    }
+
+    #[test]
+    fn a_lock_adds_its_generated_requirements_outside_the_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pyformats/uv");
+        for f in ["uv.lock", "pyproject.toml"] {
+            std::fs::copy(fixtures.join(f), dir.path().join(f)).unwrap();
+        }
+        let plan =
+            crate::plan::tests::try_plan(dir.path(), &["--runtime", "python3.9"], &[]).unwrap();
+        let entries = fixed_entries(&plan).unwrap();
+        let lock = entries
+            .iter()
+            .find_map(|e| match e {
+                Entry::File { path, contents } if path == "fclayer/lock/requirements.txt" => {
+                    Some(contents)
+                }
+                _ => None,
+            })
+            .expect("generated requirements uploaded");
+        assert!(String::from_utf8_lossy(lock).contains("six==1.17.0 --hash=sha256:"));
+        assert_eq!(paths(&entries).last(), Some(&"fclayer/src"));
     }
 
     #[test]

@@ -139,6 +139,12 @@ fn failure(exit: &Exit, kinds: &[Kind], plan: &BuildPlan) -> Error {
         .and_then(|name| Kind::parse(name.trim()))
         .or(kinds.last().copied())
         .unwrap_or(Kind::Apt);
+    let py = plan.python.as_ref();
+    if failed == Kind::Python
+        && let Some(e) = hash_failure(exit, plan)
+    {
+        return e;
+    }
     let (what, hint) = if exit.oom {
         (
             format!("ran out of memory ({})", exit.describe()),
@@ -171,13 +177,49 @@ fn failure(exit: &Exit, kinds: &[Kind], plan: &BuildPlan) -> Error {
             specs.join(", ")
         )
     };
+    let source = match (failed, py) {
+        (Kind::Python, Some(py)) => py.file.clone(),
+        _ => source_of(failed).to_string(),
+    };
     Error::build(format!(
-        "{} {what} installing {}{on}",
-        describe(failed, plan),
-        source_of(failed)
+        "{} {what} installing {source}{on}",
+        describe(failed, plan)
     ))
     .with_details(tail_details(&exit.tail))
     .with_hint(hint)
+}
+
+/// pip refused a file whose hash is not the lock's: say which package, and that the lock's hash
+/// does not match what the index serves.
+pub(super) fn hash_failure(exit: &Exit, plan: &BuildPlan) -> Option<Error> {
+    let py = plan.python.as_ref();
+    let bad = python::hash_mismatches(&exit.lines);
+    let bad = if bad.is_empty() {
+        python::hash_mismatches(&exit.tail)
+    } else {
+        bad
+    };
+    if bad.is_empty() {
+        return None;
+    }
+    let file = py.map_or("requirements.txt", |p| p.file.as_str());
+    let tool = py.map_or("", |p| p.format.tool());
+    let redo = if tool.is_empty() {
+        String::new()
+    } else {
+        format!(" (`{tool}`)")
+    };
+    Some(
+        Error::build(format!(
+            "{}: the hash {file} gives for {} does not match the file the package index served",
+            describe(Kind::Python, plan),
+            bad.join(", ")
+        ))
+        .with_details(tail_details(&exit.tail))
+        .with_hint(format!(
+            "nothing was installed. If {file} was edited by hand, write it again with its tool{redo}; otherwise the file on the index (or a proxy between) differs from the one locked: find out why before trusting it"
+        )),
+    )
 }
 
 /// The environment of an installer container: each installer's settings, the target machine,
@@ -188,9 +230,12 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
     for kind in kinds {
         env.extend(match kind {
             Kind::Apt => apt::installer_env(rt, plan.mode.apt()),
-            Kind::Python => {
-                python::installer_env(rt, plan.arch, plan.python_installer, kind.project_file())
-            }
+            Kind::Python => python::installer_env(
+                rt,
+                plan.arch,
+                plan.python_installer,
+                &crate::runtime::pyformats::reqs(plan.python.as_ref()),
+            ),
             Kind::Node => node::installer_env(rt, &plan.project, plan.node.as_deref()),
             Kind::Java => java::installer_env(rt),
             Kind::Php => php::installer_env(rt),

@@ -190,6 +190,14 @@ fn announce(plan: &BuildPlan, console: &Console) {
             plan.project.display()
         ),
     );
+    // Which Python file the build reads, when it is not the plain requirements.txt alone.
+    if let Some(py) = plan.python.as_ref().filter(|p| !p.is_plain()) {
+        let target = crate::runtime::pyformats::Target {
+            runtime: rt,
+            arch: plan.arch,
+        };
+        console.status("Reading", py.describe(&target));
+    }
 }
 
 /// Step 5: stream each container's /opt into the packer. Copying out and compressing run

@@ -28,7 +28,7 @@ pub async fn dispatch(cli: Cli, console: &Console) -> Result<()> {
         Command::Verify(args) => verify::run(args, console).await,
         Command::Cache(args) => cache::run(args, console).await,
         Command::Pack(args) => pack::run(args, console).await,
-        Command::Build(args) => build::run(args, console).await,
+        Command::Build(args) => build::run(*args, console).await,
         Command::Publish(args) => publish::run(args, console).await,
         Command::Layers(args) => publish::layers(args, console).await,
         Command::Gc(args) => gc::run(args, console).await,

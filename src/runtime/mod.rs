@@ -26,6 +26,7 @@ pub mod node_pm;
 pub mod php;
 pub mod platform;
 pub(crate) mod project_text;
+pub mod pyformats;
 pub mod python;
 
 pub use platform::Arch;

@@ -1,5 +1,6 @@
 //! Python layers: uv (or pip) installs requirements.txt into `/opt/python` with the runtime's own
-//! interpreter version, capped at the runtime's glibc (images/install/python.sh).
+//! interpreter version, capped at the runtime's glibc (images/install/python.sh). A lock or
+//! pyproject.toml is first converted into a requirements file by `pyformats`.
 //!
 //! uv is the default where it works: it installs the same set several times faster than pip. pip
 //! stays for python3.6 (uv is not proven there) and for `--installer pip`. The glibc cap is exact
@@ -15,7 +16,17 @@ use crate::error::{Error, Result};
 pub static LANGUAGE: Language = Language {
     name: "python",
     installer: "pip",
-    project_files: &["requirements.txt"],
+    // requirements.txt first, as messages name it; which one a build reads, when a folder holds
+    // several, is `pyformats::ORDER`'s choice. pyproject.toml alone is not here: many projects
+    // of other languages keep one for their tools, so it counts only when it declares
+    // dependencies (`pyformats::declares_dependencies`, asked by the plan).
+    project_files: &[
+        "requirements.txt",
+        "uv.lock",
+        "poetry.lock",
+        "Pipfile.lock",
+        "pylock.toml",
+    ],
     layer_dirs: &["python"],
     search_path: "python/",
     default_runtime: "python3.10",
@@ -182,25 +193,71 @@ pub fn describe(runtime: &Runtime, installer: Installer) -> String {
     }
 }
 
+/// What the Python installer reads: the requirements file (relative to the project, or the one
+/// fclayer generated from a lock) and whether it is complete, pinned and hashed.
+#[derive(Debug, Clone)]
+pub struct Reqs {
+    pub path: String,
+    pub locked: bool,
+}
+
+impl Reqs {
+    /// A plain requirements.txt, as before any lock.
+    pub fn plain() -> Reqs {
+        Reqs {
+            path: "requirements.txt".into(),
+            locked: false,
+        }
+    }
+
+    fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("FCLAYER_REQUIREMENTS".into(), self.path.clone())];
+        if self.locked {
+            // Complete, pinned and hashed: `--no-deps --require-hashes` (python.sh).
+            env.push(("FCLAYER_LOCKED".into(), "1".into()));
+        }
+        env
+    }
+}
+
+/// The packages pip refused because their file's hash is not the one the requirements file
+/// (a lock) gives: the `NAME==VERSION from URL:` lines after pip's "DO NOT MATCH THE HASHES".
+pub fn hash_mismatches(lines: &[String]) -> Vec<String> {
+    let Some(at) = lines
+        .iter()
+        .position(|l| l.contains("DO NOT MATCH THE HASHES"))
+    else {
+        return Vec::new();
+    };
+    lines[at + 1..]
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| l.contains("==") && l.ends_with(':'))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
 /// Environment for images/install/python.sh.
 /// (The target machine, FCLAYER_ARCH, is set for every installer by the build.)
 pub fn installer_env(
     runtime: &Runtime,
     arch: Arch,
     installer: Installer,
-    requirements: &str,
+    reqs: &Reqs,
 ) -> Vec<(String, String)> {
     let (major, minor) = runtime.debian.glibc();
-    vec![
+    let mut env = vec![
         ("FCLAYER_PYTHON".into(), interpreter(runtime)),
-        ("FCLAYER_REQUIREMENTS".into(), requirements.into()),
         ("FCLAYER_GLIBC".into(), format!("{major}.{minor}")),
         ("FCLAYER_INSTALLER".into(), installer.name().into()),
         (
             "FCLAYER_UV_PLATFORM".into(),
             uv_platform(arch, (major, minor)),
         ),
-    ]
+    ];
+    env.extend(reqs.env());
+    env
 }
 
 // Added by the build/verify restructuring (issue 12): failure hints, cross-platform fetch and
@@ -246,10 +303,15 @@ pub fn pip_platforms(arch: Arch, glibc: (u32, u32)) -> Vec<String> {
 }
 
 /// Environment for the native run of a cross-platform build (images/install/python-fetch.sh):
-/// the target's platform tags (pip's list, uv's one) and Python version.
-pub fn fetch_env(runtime: &Runtime, arch: Arch, installer: Installer) -> Vec<(String, String)> {
+/// the target's platform tags (pip's list, uv's one), Python version and requirements.
+pub fn fetch_env(
+    runtime: &Runtime,
+    arch: Arch,
+    installer: Installer,
+    reqs: &Reqs,
+) -> Vec<(String, String)> {
     let glibc = runtime.debian.glibc();
-    vec![
+    let mut env = vec![
         (
             "FCLAYER_TARGET_PLATFORMS".into(),
             pip_platforms(arch, glibc).join(" "),
@@ -257,19 +319,21 @@ pub fn fetch_env(runtime: &Runtime, arch: Arch, installer: Installer) -> Vec<(St
         ("FCLAYER_UV_PLATFORM".into(), uv_platform(arch, glibc)),
         ("FCLAYER_INSTALLER".into(), installer.name().into()),
         ("FCLAYER_PYVER".into(), version(runtime).into()),
-    ]
+    ];
+    env.extend(reqs.env());
+    env
 }
 
 /// Environment for building wheels of `missing` under emulation
 /// (images/install/python-wheels.sh, always pip): the installer's own, plus the requirements.
-pub fn wheels_env(runtime: &Runtime, arch: Arch, missing: &[String]) -> Vec<(String, String)> {
+pub fn wheels_env(
+    runtime: &Runtime,
+    arch: Arch,
+    missing: &[String],
+    reqs: &Reqs,
+) -> Vec<(String, String)> {
     let mut env = vec![("FCLAYER_WHEELS".into(), missing.join(" "))];
-    env.extend(installer_env(
-        runtime,
-        arch,
-        Installer::Pip,
-        "requirements.txt",
-    ));
+    env.extend(installer_env(runtime, arch, Installer::Pip, reqs));
     env
 }
 
@@ -411,7 +475,7 @@ mod tests {
     #[test]
     fn python39_caps_wheels_at_debian9_glibc() {
         let rt = Runtime::find("python3.9").unwrap();
-        let env = installer_env(rt, Arch::X86_64, Installer::Uv, "requirements.txt");
+        let env = installer_env(rt, Arch::X86_64, Installer::Uv, &Reqs::plain());
         assert!(env.contains(&("FCLAYER_PYTHON".into(), "python3.9".into())));
         assert!(env.contains(&("FCLAYER_GLIBC".into(), "2.24".into())));
         // uv has no manylinux_2_24: Debian 9 gets 2_17, never 2_28.
@@ -513,6 +577,19 @@ mod fetch_tests {
     }
 
     #[test]
+    fn hash_mismatches_name_the_packages_pip_refused() {
+        let lines = [
+            "ERROR: THESE PACKAGES DO NOT MATCH THE HASHES FROM THE REQUIREMENTS FILE. If you have updated the package versions, please update the hashes. Otherwise, examine the package contents carefully; someone may have tampered with them.",
+            "    six==1.17.0 from https://files.pythonhosted.org/packages/b7/ce/six-1.17.0-py2.py3-none-any.whl:",
+            "        Expected sha256 0000",
+            "             Got        4721",
+        ]
+        .map(String::from);
+        assert_eq!(hash_mismatches(&lines), ["six==1.17.0"]);
+        assert!(hash_mismatches(&lines[1..]).is_empty());
+    }
+
+    #[test]
     fn the_installed_count_is_the_last_one_reported() {
         let lines = [
             "fclayer: installed 3 packages",
@@ -527,7 +604,12 @@ mod fetch_tests {
     #[test]
     fn wheel_builds_get_the_installer_env_and_the_specs() {
         let rt = Runtime::find("python3.9").unwrap();
-        let env = wheels_env(rt, Arch::Aarch64, &["a==1".into(), "b".into()]);
+        let env = wheels_env(
+            rt,
+            Arch::Aarch64,
+            &["a==1".into(), "b".into()],
+            &Reqs::plain(),
+        );
         assert!(env.contains(&("FCLAYER_WHEELS".into(), "a==1 b".into())));
         assert!(env.contains(&("FCLAYER_GLIBC".into(), "2.24".into())));
         assert!(env.contains(&("FCLAYER_REQUIREMENTS".into(), "requirements.txt".into())));
@@ -535,11 +617,22 @@ mod fetch_tests {
             env.contains(&("FCLAYER_INSTALLER".into(), "pip".into())),
             "wheels are built with pip"
         );
-        let fetch = fetch_env(rt, Arch::Aarch64, Installer::Uv);
+        let fetch = fetch_env(rt, Arch::Aarch64, Installer::Uv, &Reqs::plain());
         assert!(fetch.contains(&("FCLAYER_PYVER".into(), "3.9".into())));
         assert!(fetch.contains(&(
             "FCLAYER_UV_PLATFORM".into(),
             "aarch64-manylinux_2_17".into()
+        )));
+        assert!(!fetch.iter().any(|(k, _)| k == "FCLAYER_LOCKED"));
+        let locked = Reqs {
+            path: "/fclayer/lock/requirements.txt".into(),
+            locked: true,
+        };
+        let fetch = fetch_env(rt, Arch::Aarch64, Installer::Uv, &locked);
+        assert!(fetch.contains(&("FCLAYER_LOCKED".into(), "1".into())));
+        assert!(fetch.contains(&(
+            "FCLAYER_REQUIREMENTS".into(),
+            "/fclayer/lock/requirements.txt".into()
         )));
     }
 
