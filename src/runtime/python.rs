@@ -220,9 +220,19 @@ impl Reqs {
     }
 }
 
-/// The packages pip refused because their file's hash is not the one the requirements file
+/// The packages pip or uv refused because their file's hash is not the one the requirements file
 /// (a lock) gives: the `NAME==VERSION from URL:` lines after pip's "DO NOT MATCH THE HASHES".
+/// uv says it per package: "cause: Hash mismatch for `NAME==VERSION`".
 pub fn hash_mismatches(lines: &[String]) -> Vec<String> {
+    let uv: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.split_once("Hash mismatch for `"))
+        .filter_map(|(_, rest)| rest.split_once('`'))
+        .map(|(spec, _)| spec.to_string())
+        .collect();
+    if !uv.is_empty() {
+        return uv;
+    }
     let Some(at) = lines
         .iter()
         .position(|l| l.contains("DO NOT MATCH THE HASHES"))
@@ -587,6 +597,13 @@ mod fetch_tests {
         .map(String::from);
         assert_eq!(hash_mismatches(&lines), ["six==1.17.0"]);
         assert!(hash_mismatches(&lines[1..]).is_empty());
+        let uv = [
+            "error: Failed to download `six==1.17.0`",
+            "  cause: Hash mismatch for `six==1.17.0`",
+            "         Expected:",
+        ]
+        .map(String::from);
+        assert_eq!(hash_mismatches(&uv), ["six==1.17.0"]);
     }
 
     #[test]
