@@ -13,6 +13,10 @@
 #   native fetch with uv (the default) and with pip vs `--emulate` (everything under QEMU), the
 #   download caches of every path emptied before each run. Goal: >= 8x for the native fetch.
 # - uv's download cache: the same cold build again with the cache warm (nothing downloaded).
+# - A uv.lock project (tests/fixtures/pyformats/uv-fork: numpy, locked per Python version):
+#   `fclayer build` of the folder vs the procedure by hand, `uv export --frozen --no-dev
+#   --no-emit-project` on the host, then `docker run ... pip install --target` in plain Debian
+#   12, `docker cp` and `zip -r`; download caches emptied, no pip cache in the container.
 
 # The sam section's SAM set-up (setup_sam, SAM_BUILD, the project folders).
 # shellcheck source=scripts/bench/section-sam.sh
@@ -112,6 +116,40 @@ bench_uv_arm64() {
   result uv "speed-up native fetch (pip) vs --emulate" "${r}x"
 }
 
+bench_uv_lock() {
+  local project=$WORK/uvlock/project out=$WORK/uvlock/out j r
+  rm -rf "$WORK/uvlock" && mkdir -p "$project" "$out"
+  cp "$REPO/tests/fixtures/pyformats/uv-fork/pyproject.toml" "$REPO/tests/fixtures/pyformats/uv-fork/uv.lock" "$project/"
+  # The host's uv for the export, the same version as fclayer's build images.
+  if [ ! -x "$SAM_VENV/bin/uv" ]; then
+    "$SAM_VENV/bin/pip" install -q "uv==$(sed -n 's/^version=//p' "$REPO/images/common/setup-uv.sh")" ||
+      die "installing uv into $SAM_VENV failed"
+  fi
+  ensure_pip_image
+  local args="--runtime custom.debian12 --base-image debian:12 --ca-cert $CA_BUNDLE --no-cache"
+  "$FCLAYER" -q build "$project" $args -o "$out/fclayer.zip" >"$out/ref.log" 2>&1 ||
+    die "fclayer build of the uv.lock project failed; see $out/ref.log"
+  local manual=fclayer-bench-uvlock-$RUN_ID ca_args hand
+  mapfile -t ca_args < <(ca_run_args)
+  hand="$SAM_VENV/bin/uv export -q --frozen --no-dev --no-emit-project --project $project -o $out/req/requirements.txt"
+  hand+=" && docker run --name $manual --label $BENCH_LABEL.run=$RUN_ID ${ca_args[*]} -v $out/req:/req:ro $PIP_IMAGE"
+  hand+=" python3 -m pip install -q --no-cache-dir --target /opt/python -r /req/requirements.txt"
+  hand+=" && mkdir -p $out/hand && docker cp $manual:/opt/python $out/hand/ && docker rm $manual >/dev/null"
+  hand+=" && cd $out/hand && zip -r -q -X -6 $out/hand.zip python"
+  log "uv.lock project: fclayer vs uv export + pip install --target by hand ($RUNS runs each)"
+  bench uv-lock --runs "$RUNS" \
+    --prepare "$(empty_caches "$UV_VOLUME"); rm -f $out/fclayer.zip" \
+    -n fclayer "$FCLAYER -q build $project $args -o $out/fclayer.zip" \
+    --prepare "docker rm -f $manual >/dev/null 2>&1; rm -rf $out/hand $out/hand.zip $out/req; mkdir -p $out/req" \
+    -n by-hand "$hand"
+  j=$WORK/hyperfine/uv-lock.json
+  result uv "uv.lock project: fclayer build (uv, no download cache)" "$(hf_cell "$j" fclayer)"
+  result uv "uv.lock project: uv export + docker run pip install --target + zip, by hand" "$(hf_cell "$j" by-hand)"
+  r=$(div "$(hf "$j" fclayer mean)" "$(hf "$j" by-hand mean)")
+  result uv "time ratio fclayer / by hand (uv.lock)" "${r}x"
+  result uv "uv.lock: fclayer ZIP / by-hand ZIP" "$("$PY" "$BENCH_SCRIPTS/report.py" zipsummary "$out/fclayer.zip") / $("$PY" "$BENCH_SCRIPTS/report.py" zipsummary "$out/hand.zip")"
+}
+
 section_main() {
   need_cmd zip
   mkdir -p "$SAM_DIR/fclayer-project" "$SAM_OUT" "$UV_OUT"
@@ -123,4 +161,9 @@ section_main() {
   fi
   bench_uv_cold "$have_sam"
   bench_uv_arm64
+  if [ "$have_sam" = yes ]; then
+    bench_uv_lock
+  else
+    result uv "uv.lock project vs by hand" "not measured: the host's uv comes from the SAM venv ($SAM_UNAVAILABLE)"
+  fi
 }
