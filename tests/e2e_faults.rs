@@ -152,7 +152,8 @@ fn installer_failure_is_reported_and_leaves_nothing() {
         let (code, err) = run.finish(300);
         assert_eq!(code, Some(1));
         assert!(
-            err.contains("error: pip (python3.9) failed (exit code 1) installing requirements.txt"),
+            err.contains("error: uv ")
+                && err.contains(" (python3.9) failed (exit code 1) installing requirements.txt"),
             "{err}"
         );
         assert!(err.contains("| ") && err.contains("fclayer-no-such-package-4f9a1c"));
@@ -211,7 +212,7 @@ impl Phase {
             Phase::ContainerRun => {
                 let project = slow_python_project(dir);
                 let run = Spawned::start(&mut python_build(&project, &out));
-                (run, "Installing with pip".to_string(), 2000)
+                (run, "Installing with ".to_string(), 2000)
             }
             Phase::CopyingOut => {
                 let ctx = big_opt_context(dir, 200);
@@ -325,14 +326,14 @@ fn container_killed_or_removed_from_outside_is_reported() {
             "killed",
             &["kill"][..],
             &[
-                "error: pip (python3.9) was stopped (killed by SIGKILL (exit 137)) installing requirements.txt",
+                " (python3.9) was stopped (killed by SIGKILL (exit 137)) installing requirements.txt",
             ][..],
         ),
         (
             "removed",
             &["rm", "-f"][..],
             &[
-                "error: pip (python3.9) was stopped (killed by SIGKILL (exit 137)) installing requirements.txt",
+                " (python3.9) was stopped (killed by SIGKILL (exit 137)) installing requirements.txt",
                 "error: the build container was removed by something outside fclayer while it ran",
             ][..],
         ),

@@ -109,7 +109,11 @@ fn quiet_prints_only_errors() {
     let failed = run(build(&bad, &tmp.path().join("bad.zip")).arg("--quiet"));
     assert_eq!(failed.status.code(), Some(1));
     let err = stderr(&failed);
-    assert!(err.starts_with("error: pip (python3.9) failed"), "{err}");
+    // uv is the default installer (its version in its name: "uv 0.13.9 (python3.9)").
+    assert!(
+        err.starts_with("error: uv ") && err.contains(" (python3.9) failed"),
+        "{err}"
+    );
     assert!(
         err.contains("last lines of the build log:"),
         "no log tail: {err}"

@@ -209,7 +209,7 @@ fn on_podman_ctrl_c_leaves_nothing() {
         let printed = if case == "image build" {
             format!("| {marker}")
         } else {
-            "Installing with pip".to_string()
+            "Installing with ".to_string()
         };
         assert!(
             fc.wait_for(&printed, 600),

@@ -176,35 +176,48 @@ fn all_image_ids() -> std::collections::BTreeSet<String> {
 #[ignore = "needs a Docker engine and base images: run `make test`"]
 fn pip_gets_the_index_password_proxy_and_ca_but_nothing_else_does() {
     require_engine_and(&["debian:11"]);
-    let secrets = Secrets::new();
-    let tmp = tempdir();
-    let ca = secrets.ca_bundle(tmp.path());
-    let project = python_project(
-        tmp.path(),
-        &format!(
-            "--extra-index-url https://fcuser:{}@pypi.org/simple\nsix==1.16.0\n",
-            secrets.requirements_password
-        ),
-    );
-    let out_zip = tmp.path().join("layer.zip");
-    let out = run(secrets
-        .fclayer(&ca)
-        .args(["--runtime", "python3.9", "--base-image", "debian:11"])
-        .arg(&project)
-        .arg("-o")
-        .arg(&out_zip));
-    assert!(out.status.success(), "build failed");
-    let err = stderr(&out);
-    // pip used both indexes (it names them, password masked): the credentials reached it.
-    assert!(
-        err.contains("Looking in indexes: https://fcuser:****@pypi.org/simple, https://fcuser:****@pypi.org/simple"),
-        "pip did not get the index URLs: {err}"
-    );
-    assert_no_leak(&secrets, "stderr", &out.stderr);
-    assert_no_leak(&secrets, "stdout", &out.stdout);
-    let entries = scan_zip(&secrets, &out_zip);
-    assert!(entries > 3, "suspiciously small layer");
-    scan_image(&secrets, &build_image_of(&err));
+    // uv is the default installer, pip the one that names the indexes it uses; the secrets must
+    // stay out of every output with both.
+    for installer in ["pip", "uv"] {
+        let secrets = Secrets::new();
+        let tmp = tempdir();
+        let ca = secrets.ca_bundle(tmp.path());
+        let project = python_project(
+            tmp.path(),
+            &format!(
+                "--extra-index-url https://fcuser:{}@pypi.org/simple\nsix==1.16.0\n",
+                secrets.requirements_password
+            ),
+        );
+        let out_zip = tmp.path().join("layer.zip");
+        let out = run(secrets
+            .fclayer(&ca)
+            .args(["--runtime", "python3.9", "--base-image", "debian:11"])
+            .args(["--installer", installer])
+            .arg(&project)
+            .arg("-o")
+            .arg(&out_zip));
+        assert!(out.status.success(), "build with {installer} failed");
+        let err = stderr(&out);
+        if installer == "pip" {
+            // pip used both indexes (it names them, password masked): the credentials reached it.
+            assert!(
+                err.contains("Looking in indexes: https://fcuser:****@pypi.org/simple, https://fcuser:****@pypi.org/simple"),
+                "pip did not get the index URLs: {err}"
+            );
+        } else {
+            // The host's PIP_INDEX_URL, handed to uv as its default index (password masked).
+            assert!(
+                err.contains("index https://fcuser:****@pypi.org/simple"),
+                "uv did not get the index URL: {err}"
+            );
+        }
+        assert_no_leak(&secrets, "stderr", &out.stderr);
+        assert_no_leak(&secrets, "stdout", &out.stdout);
+        let entries = scan_zip(&secrets, &out_zip);
+        assert!(entries > 3, "suspiciously small layer");
+        scan_image(&secrets, &build_image_of(&err));
+    }
 }
 
 #[test]
