@@ -138,9 +138,10 @@ fn verbose_streams_the_installer_output_while_it_runs() {
     .unwrap();
     let out_zip = tmp.path().join("layer.zip");
     let mut fc = Spawned::start(build(&project, &out_zip).arg("--verbose"));
-    // pip's line arrives while pip still runs (its setup.py sleeps for ten minutes).
+    // The install script's line arrives while uv still runs (the setup.py it builds sleeps for
+    // ten minutes).
     assert!(
-        fc.wait_for("  | Processing ./slow", 120),
+        fc.wait_for("  | fclayer: uv ", 120),
         "{}",
         fc.stderr_now()
     );
