@@ -182,7 +182,7 @@ fn installer_hanging_past_the_timeout_is_stopped() {
             err.contains("error: the installer did not finish within 6 s and was stopped"),
             "{err}"
         );
-        assert!(err.contains("| Processing ./slow"), "no log tail: {err}");
+        assert!(err.contains("| fclayer: uv "), "no log tail: {err}");
         assert!(err.contains("hint: raise --timeout"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(60));
         assert_nothing_left(pid, &out, &volumes, None);
