@@ -30,7 +30,7 @@ fn unchanged_rebuild_is_served_from_the_cache_without_a_container() {
     assert!(!stderr(&first).contains("cached"));
 
     let b = tmp.path().join("b.zip");
-    let since = now();
+    let since = next_second();
     let second = build(&project, &b, &cache, &[]);
     let until = now() + 1;
     assert!(second.status.success());
@@ -48,7 +48,7 @@ fn unchanged_rebuild_is_served_from_the_cache_without_a_container() {
 
     // --no-cache builds anyway.
     let c = tmp.path().join("c.zip");
-    let since = now();
+    let since = next_second();
     let forced = build(&project, &c, &cache, &["--no-cache"]);
     let until = now() + 1;
     assert!(forced.status.success());
@@ -267,7 +267,7 @@ fn check_mode_rebuilds_and_compares_with_the_committed_zip() {
     assert!(build(&project, &zip, &cache, &[]).status.success());
     let committed = std::fs::read(&zip).unwrap();
 
-    let since = now();
+    let since = next_second();
     let out = build(&project, &zip, &cache, &["--check"]);
     let until = now() + 1;
     assert!(out.status.success(), "{}", stderr(&out));

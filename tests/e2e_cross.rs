@@ -19,7 +19,7 @@ fn created_for(platform: &str, since: u64, until: u64) -> usize {
 }
 
 fn build_arm(project: &Path, out: &Path, runtime: &str) -> (std::process::Output, usize, usize) {
-    let since = now();
+    let since = next_second();
     let result = Build::on(runtime, ARM_BASE, project)
         .args(["--platform", "linux/arm64"])
         .out(out)
@@ -255,7 +255,7 @@ fn emulate_flag_forces_the_fully_emulated_path() {
     let tmp = tempdir();
     let project = python_project(tmp.path(), "six==1.16.0\n");
     let zip = tmp.path().join("emulated.zip");
-    let since = now();
+    let since = next_second();
     let out = Build::on("custom.debian12", ARM_BASE, &project)
         .args(["--emulate", "--platform", "linux/arm64"])
         .out(&zip)

@@ -140,11 +140,7 @@ fn verbose_streams_the_installer_output_while_it_runs() {
     let mut fc = Spawned::start(build(&project, &out_zip).arg("--verbose"));
     // The install script's line arrives while uv still runs (the setup.py it builds sleeps for
     // ten minutes).
-    assert!(
-        fc.wait_for("  | fclayer: uv ", 120),
-        "{}",
-        fc.stderr_now()
-    );
+    assert!(fc.wait_for("  | fclayer: uv ", 120), "{}", fc.stderr_now());
     assert!(
         fc.child.try_wait().unwrap().is_none(),
         "fclayer already ended"

@@ -98,7 +98,7 @@ fn on_podman_an_image_of_another_architecture_is_refused() {
     let tmp = tempdir();
     let project = python_project(tmp.path(), "six==1.16.0\n");
     let out_zip = tmp.path().join("layer.zip");
-    let since = now();
+    let since = next_second();
     let out = run(fclayer()
         .args([
             "build",

@@ -251,7 +251,7 @@ fn a_uv_lock_for_linux_arm64_is_fetched_natively_with_its_fork_for_the_runtime()
     let tmp = tempdir();
     let dir = project(tmp.path(), "uv-fork");
     let zip = tmp.path().join("arm.zip");
-    let since = now();
+    let since = next_second();
     let out = Build::on("custom.debian12", ARM_BASE, &dir)
         .args(["--platform", "linux/arm64"])
         .out(&zip)

@@ -462,6 +462,17 @@ pub fn repeat(case: &str, times: usize, mut body: impl FnMut(usize)) {
 }
 
 /// Seconds since the Unix epoch, for `docker events --since/--until`.
+/// The start of the next whole second, for an events window that must not hold what a build
+/// just before it did: the engine's event times are whole seconds, and a build that takes under
+/// one (a warm uv install) would otherwise share its last second with the window.
+pub fn next_second() -> u64 {
+    let start = now();
+    while now() == start {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    now()
+}
+
 pub fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
