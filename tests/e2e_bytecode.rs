@@ -52,6 +52,51 @@ fn run_read_only(image: &str, zip: &Path, env: &[&str], cmd: &[&str]) -> Output 
     out
 }
 
+/// Unpack the layer, delete its byte-code and compile it again with images/install/bytecode.py
+/// in a fresh container of `image`, `jobs` processes at a time: CRC-32 of every .pyc, by path.
+fn recompile(image: &str, zip: &Path, jobs: &str) -> std::collections::BTreeMap<String, u32> {
+    let dir = tempdir();
+    tar::Archive::new(&zip_to_tar(zip)[..])
+        .unpack(dir.path())
+        .expect("unpack the layer");
+    let opt = format!("{}:/opt", dir.path().display());
+    let install = format!(
+        "{}:/fclayer/install:ro",
+        repo().join("images/install").display()
+    );
+    let script = format!(
+        "find /opt/python -name __pycache__ -prune -exec rm -rf {{}} + && \
+         python3.9 /fclayer/install/bytecode.py /opt/python {jobs} >&2 && \
+         python3.9 -c 'import os, zlib; [print(os.path.relpath(os.path.join(t, f), \"/opt\"), \
+         zlib.crc32(open(os.path.join(t, f), \"rb\").read())) for t, _, fs in os.walk(\"/opt\") \
+         for f in fs if f.endswith(\".pyc\")]'"
+    );
+    let out = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--label",
+            "fclayer-test=1",
+        ])
+        .args(["-v", &opt, "-v", &install, image, "sh", "-c", &script])
+        .output()
+        .expect("docker run");
+    assert!(
+        out.status.success(),
+        "bytecode.py with {jobs} process(es) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|line| {
+            let (path, crc) = line.rsplit_once(' ').expect("path crc");
+            (path.to_string(), crc.parse().expect("crc"))
+        })
+        .collect()
+}
+
 fn pyc_names(zip: &Path) -> Vec<String> {
     zip_names(zip)
         .into_iter()
@@ -145,6 +190,17 @@ fn byte_code_is_the_runtimes_hash_based_and_used_from_a_read_only_opt() {
         !log.contains("could not create '/opt/python"),
         "Python tried to write byte-code: some .pyc is missing or not accepted"
     );
+
+    // The bytes do not depend on how many processes compile: bytecode.py run again on the same
+    // sources in the same image with 1 process and with 5 gives the layer's .pyc byte for byte.
+    let layer_pycs = pyc_crcs(&zip);
+    for jobs in ["1", "5"] {
+        assert_eq!(
+            recompile(&image, &zip, jobs),
+            layer_pycs,
+            "byte-code compiled with {jobs} process(es) differs from the layer's"
+        );
+    }
 
     // --no-bytecode: no .pyc at all (none of these wheels ships any).
     let plain = tmp.path().join("plain.zip");
@@ -251,7 +307,6 @@ fn slim_removes_what_it_reports_strips_unpatched_debug_info_and_still_loads() {
         std::fs::metadata(&slim).unwrap().len() < std::fs::metadata(&full).unwrap().len(),
         "slim is not smaller"
     );
-
     let image = newest_image("fclayer/build-python3.9");
     let loaded = run_read_only(
         &image,
