@@ -39,7 +39,33 @@ pub struct Manifest {
     pub packages: BTreeMap<String, BTreeMap<String, String>>,
     /// Environment that changed what was installed (credentials masked).
     pub env: BTreeMap<String, String>,
+    /// What `--slim` removed (absent without --slim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slim: Option<SlimRecord>,
+    /// The byte-code the layer carries, as the compiler reported it ("590 files compiled for
+    /// Python 3.9 (cpython-39, unchecked-hash)"); absent when none was compiled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytecode: Option<String>,
     pub layer: LayerRef,
+}
+
+/// `--slim`'s report (images/install/slim.py), for the manifest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SlimRecord {
+    /// Bytes removed, of `before` unpacked.
+    pub removed: u64,
+    pub before: u64,
+    /// Each rule that removed something: files and bytes.
+    pub rules: BTreeMap<String, RuleRecord>,
+    /// ELF files `strip` was refused for (patched or vendored by a tool), by layer path.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_stripped: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RuleRecord {
+    pub files: u64,
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -11,6 +11,7 @@ use crate::docker::Engine;
 use crate::docker::run::Container;
 use crate::error::{Error, Result};
 use crate::layer::human_bytes;
+use crate::manifest::{Manifest, RuleRecord, SlimRecord};
 use crate::plan::BuildPlan;
 use crate::verify::{ImageChoice, VerifyPlan};
 
@@ -75,8 +76,36 @@ impl SlimReport {
     }
 }
 
-/// Show what slim.py and bytecode.py did in this container, if they ran.
-pub async fn report_container(container: &Container, console: &Console) -> Result<()> {
+impl SlimReport {
+    /// The manifest's record: the rules that removed something.
+    pub fn record(&self) -> SlimRecord {
+        SlimRecord {
+            removed: self.removed,
+            before: self.before,
+            rules: self
+                .rules
+                .iter()
+                .filter(|r| r.files > 0)
+                .map(|r| {
+                    let rule = RuleRecord {
+                        files: r.files,
+                        bytes: r.bytes,
+                    };
+                    (r.rule.clone(), rule)
+                })
+                .collect(),
+            not_stripped: self.not_stripped.clone(),
+        }
+    }
+}
+
+/// Show what slim.py and bytecode.py did in this container, if they ran, and record it in the
+/// manifest.
+pub async fn report_container(
+    container: &Container,
+    manifest: &mut Manifest,
+    console: &Console,
+) -> Result<()> {
     if let Some(text) = container.read_file("/fclayer/report/slim.txt").await? {
         let report = parse_report(&String::from_utf8_lossy(&text));
         console.note(format!(
@@ -87,12 +116,12 @@ pub async fn report_container(container: &Container, console: &Console) -> Resul
         for line in report.lines() {
             console.note(format!("  {line}"));
         }
+        manifest.slim = Some(report.record());
     }
     if let Some(text) = container.read_file("/fclayer/report/bytecode.txt").await? {
-        console.note(format!(
-            "byte-code: {}",
-            String::from_utf8_lossy(&text).trim()
-        ));
+        let line = String::from_utf8_lossy(&text).trim().to_string();
+        console.note(format!("byte-code: {line}"));
+        manifest.bytecode = Some(line);
     }
     Ok(())
 }

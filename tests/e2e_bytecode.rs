@@ -307,6 +307,46 @@ fn slim_removes_what_it_reports_strips_unpatched_debug_info_and_still_loads() {
         std::fs::metadata(&slim).unwrap().len() < std::fs::metadata(&full).unwrap().len(),
         "slim is not smaller"
     );
+    // The manifest records what --slim removed, rule by rule, and the byte-code; the full
+    // layer's records no slimming.
+    let read_manifest = |zip: &Path| -> serde_json::Value {
+        let path = fclayer::manifest::path_for(zip);
+        serde_json::from_slice(&std::fs::read(&path).expect("manifest beside the ZIP")).unwrap()
+    };
+    let (full_manifest, slim_manifest) = (read_manifest(&full), read_manifest(&slim));
+    assert!(full_manifest.get("slim").is_none(), "{full_manifest}");
+    let record = &slim_manifest["slim"];
+    assert!(
+        record["rules"]["python-tests"]["files"].as_u64().unwrap() > 10,
+        "{record}"
+    );
+    assert_eq!(record["rules"]["strip-debug"]["files"], 1, "{record}");
+    // Every byte removed is some rule's.
+    let rules: u64 = record["rules"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rules, record["removed"].as_u64().unwrap(), "{record}");
+    assert!(
+        record["not_stripped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains("numpy.libs/")),
+        "{record}"
+    );
+    for manifest in [&full_manifest, &slim_manifest] {
+        assert!(
+            manifest["bytecode"]
+                .as_str()
+                .unwrap()
+                .contains("Python 3.9"),
+            "{manifest}"
+        );
+    }
+
     let image = newest_image("fclayer/build-python3.9");
     let loaded = run_read_only(
         &image,

@@ -31,7 +31,7 @@ pub(super) async fn read_reports(
         if let Some(report) = container.read_file("/fclayer/report/node.txt").await? {
             node::report(&String::from_utf8_lossy(&report), console);
         }
-        crate::slim::report_container(container, console).await?;
+        crate::slim::report_container(container, manifest, console).await?;
     }
     Ok(())
 }
