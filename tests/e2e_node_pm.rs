@@ -277,6 +277,81 @@ fn npm_sharp_layer_for_arm64_is_fetched_natively_and_resizes_under_emulation() {
     );
 }
 
+/// The arm64 target for pnpm and Yarn, from the engine's own platform without emulation: pnpm 9
+/// through package.json's pnpm.supportedArchitectures (in the install's copy only), Yarn 1 with
+/// every platform's optional packages and those for another os, cpu or libc removed after, Yarn
+/// berry through supportedArchitectures in .yarnrc.yml. Each layer holds sharp's linux-arm64
+/// glibc packages and no other platform's, the lock's versions, and the project's own files.
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn pnpm_and_yarn_layers_for_arm64_are_fetched_natively() {
+    require_engine_and(&["debian:12-arm64", "debian:12"]);
+    let tmp = tempdir();
+    for (name, lockfile, pm, sharp) in [
+        ("pnpm", "pnpm-lock.yaml", "pnpm 9.15.9", true),
+        ("yarn-classic-sharp", "yarn.lock", "yarn 1.22.22", true),
+        ("yarn-berry", "yarn.lock", "yarn 4.18.1", false),
+    ] {
+        let project = fixture(tmp.path(), name);
+        let zip = tmp.path().join(format!("{name}-arm64.zip"));
+        let out = Build::on("nodejs18", "debian:12-arm64", &project)
+            .args(["--platform", "linux/arm64", "--verbose"])
+            .out(&zip)
+            .run();
+        let err = stderr(&out);
+        assert!(out.status.success(), "{name}: {err}");
+        assert!(err.contains(&format!("fclayer: {pm}")), "{name}: {err}");
+        assert!(
+            err.contains("no package needs the target platform")
+                && !err.contains("goes under emulation"),
+            "{name} was not fetched natively: {err}"
+        );
+        let names = zip_names(&zip);
+        if sharp {
+            assert!(
+                names
+                    .iter()
+                    .any(|n| n.starts_with("nodejs/node_modules/@img/sharp-linux-arm64/")),
+                "{name}: sharp's arm64 binary is missing"
+            );
+            let other: Vec<&String> = names
+                .iter()
+                .filter(|n| {
+                    n.starts_with("nodejs/node_modules/@img/sharp-")
+                        && !n.starts_with("nodejs/node_modules/@img/sharp-linux-arm64/")
+                        && !n.starts_with("nodejs/node_modules/@img/sharp-libvips-linux-arm64/")
+                })
+                .collect();
+            assert!(
+                other.is_empty(),
+                "{name}: another platform's packages: {other:?}"
+            );
+        }
+        // The project's own package.json (not the install's edited copy) and its lockfile.
+        let layer_file = |path: &str| -> Vec<u8> {
+            let mut z = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut z.by_name(path).unwrap(), &mut out).unwrap();
+            out
+        };
+        for file in ["package.json", lockfile] {
+            assert_eq!(
+                layer_file(&format!("nodejs/{file}")),
+                std::fs::read(project.join(file)).unwrap(),
+                "{name}: the layer's {file} is not the project's"
+            );
+        }
+        let direct: &[&str] = if sharp {
+            &["sharp"]
+        } else {
+            &["ms", "is-number"]
+        };
+        holds_exactly_the_lock(&zip, &project, lockfile, direct);
+        let left = fclayer_containers();
+        assert!(left.is_empty(), "containers left behind: {left:?}");
+    }
+}
+
 /// custom.debian12 brings no Node.js: the layer is built for the major engines.node names
 /// (Debian 12's own Node.js 18 here), and the output says the function must bring it.
 #[test]

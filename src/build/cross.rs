@@ -401,7 +401,7 @@ impl Cross<'_> {
         let step = self.console.step(
             "Fetching",
             format!(
-                "npm packages for {} natively in container {}",
+                "Node.js packages for {} natively in container {}",
                 plan.platform,
                 container.short_id()
             ),
