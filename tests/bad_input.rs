@@ -678,6 +678,29 @@ const CASES: &[Case] = &[
         env: &[],
     },
     Case {
+        name: "Pipfile.lock out of date with Pipfile",
+        setup: |d| {
+            let fx = repo().join("tests/fixtures/pyformats/pipenv");
+            let lock = std::fs::read(fx.join("Pipfile.lock")).unwrap();
+            let pipfile = std::fs::read_to_string(fx.join("Pipfile")).unwrap();
+            let pipfile = pipfile.replace("six = \"*\"", "six = \"*\"\nidna = \"*\"");
+            let proj = project_with(
+                d,
+                &[("Pipfile.lock", &lock), ("Pipfile", pipfile.as_bytes())],
+            );
+            build(&proj, &["--runtime", "python3.9"])
+        },
+        code: 2,
+        says: &[
+            "Pipfile.lock is out of date with",
+            "Pipfile changed after the lock was written",
+            "run `pipenv lock`",
+        ],
+        hint: true,
+        unprivileged: false,
+        env: &[],
+    },
+    Case {
         name: "poetry.lock malformed",
         setup: |d| {
             let py = b"[project]\nname = \"x\"\nversion = \"1\"\ndependencies = [\"six\"]\n";
