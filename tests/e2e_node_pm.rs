@@ -94,8 +94,11 @@ fn npm_sharp_layer_drops_the_musl_binaries_and_resizes_an_image() {
     assert_eq!(run_node(&zip, RESIZE), "resized 16 12 png");
 }
 
-/// Whether the lockfile pins `name` at `version`, in pnpm's, Yarn 1's or berry's form.
+/// Whether the lockfile pins `name` at `version`, in npm's, pnpm's, Yarn 1's or berry's form.
 fn locked(lock: &str, name: &str, version: &str) -> bool {
+    if let Ok(npm) = serde_json::from_str::<serde_json::Value>(lock) {
+        return npm["packages"][format!("node_modules/{name}")]["version"] == version;
+    }
     let pnpm = [format!("{name}@{version}:"), format!("'{name}@{version}':")];
     let berry = format!("resolution: \"{name}@npm:{version}\"");
     if pnpm.iter().any(|k| lock.lines().any(|l| l.trim() == k)) || lock.contains(&berry) {
@@ -275,6 +278,44 @@ fn npm_sharp_layer_for_arm64_is_fetched_natively_and_resizes_under_emulation() {
         String::from_utf8_lossy(&ran.stdout).trim(),
         "arm64\nresized 16 12 png"
     );
+}
+
+/// package.json's `packageManager: npm@10.9.2` on nodejs18, whose Debian 12 image has npm 9: that
+/// npm runs the install (from the download cache's tool folder, never the layer).
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn packagemanager_npm_version_runs_the_install() {
+    require_engine_and(&["debian:12"]);
+    let tmp = tempdir();
+    let project = fixture(tmp.path(), "npm-pinned");
+    let zip = tmp.path().join("npm-pinned.zip");
+    let out = Build::on("nodejs18", "debian:12", &project)
+        .args(["--verbose", "--no-cache"])
+        .out(&zip)
+        .run();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(", npm 10.9.2"),
+        "npm 10.9.2 did not run: {err}"
+    );
+    assert!(
+        err.contains("Installing with npm 10.9.2 (Node.js 18)"),
+        "{err}"
+    );
+    holds_exactly_the_lock(&zip, &project, "package-lock.json", &["ms"]);
+    assert!(
+        !zip_names(&zip)
+            .iter()
+            .any(|n| n.contains("npm-10.9.2") || n.contains("/npm/bin/")),
+        "the npm tool is in the layer"
+    );
+    assert_eq!(
+        run_node(&zip, "console.log(require('ms')('1d'))"),
+        "86400000"
+    );
+    let left = fclayer_containers();
+    assert!(left.is_empty(), "containers left behind: {left:?}");
 }
 
 /// The arm64 target for pnpm and Yarn, from the engine's own platform without emulation: pnpm 9

@@ -17,20 +17,7 @@
 # under emulation).
 cross=${FCLAYER_NODE_CROSS:-}
 
-tools=/fclayer-cache/tools
-# Install npm package SPEC into the tool folder NAME once, and put its bin/ first on PATH.
-npm_tool() {
-  dir=$tools/$1
-  if [ ! -x "$dir/bin/$3" ]; then
-    echo "fclayer: installing $2 into the download cache"
-    rm -rf "$dir.$$"
-    npm install -g --prefix "$dir.$$" "$2" --no-audit --no-fund --loglevel=error >/dev/null
-    # Another build may have put it there meanwhile: either copy is the same release.
-    mv "$dir.$$" "$dir" 2>/dev/null || rm -rf "$dir.$$"
-  fi
-  PATH="$dir/bin:$PATH"
-  export PATH
-}
+. /fclayer/install/npm-tool.sh
 
 # Whether version $1 is at least $2 (both x.y.z).
 at_least() {

@@ -2,7 +2,8 @@
 # Install package.json's production dependencies for an FC Node.js runtime: npm runs in the
 # project's copy (so `file:` dependencies resolve), native addons compile against the build
 # image's Node headers, then node_modules moves to /opt/nodejs/node_modules beside package.json
-# and the lockfile. Set by fclayer: FCLAYER_NODE_MAJOR (e.g. 16); for a pnpm or Yarn project
+# and the lockfile. Set by fclayer: FCLAYER_NODE_MAJOR (e.g. 16), FCLAYER_NPM_VERSION (the npm
+# package.json's packageManager names, if it does); for a pnpm or Yarn project
 # FCLAYER_NODE_PM (pnpm, yarn, berry) and the rest of node-pm.sh's settings.
 set -eu
 if [ -n "${FCLAYER_NODE_BROUGHT:-}" ]; then
@@ -30,6 +31,12 @@ have=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$have" != "$FCLAYER_NODE_MAJOR" ]; then
   echo "fclayer: the build image has Node.js $have, the runtime runs $FCLAYER_NODE_MAJOR: native addons would not load" >&2
   exit 1
+fi
+# packageManager: npm@X (FCLAYER_NPM_VERSION): that npm, from the registry, when the image's
+# is another (fclayer checked that the runtime's Node.js runs it).
+if [ -n "${FCLAYER_NPM_VERSION:-}" ] && [ "$(npm --version)" != "$FCLAYER_NPM_VERSION" ]; then
+  . /fclayer/install/npm-tool.sh
+  npm_tool "npm-$FCLAYER_NPM_VERSION" "npm@$FCLAYER_NPM_VERSION" npm
 fi
 npm_major=$(npm --version | cut -d. -f1)
 echo "fclayer: node $(node --version), npm $(npm --version)"

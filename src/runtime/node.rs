@@ -174,7 +174,15 @@ pub fn installer_env(
         env.push(("FCLAYER_NODE_FULL".into(), node.full.into()));
         env.push(("FCLAYER_NODE_BROUGHT".into(), runtime.name.into()));
     }
-    if let Ok(m) = manager(&project.join("package.json"))
+    let m = manager(&project.join("package.json"));
+    if let Ok(m) = &m
+        && m.pm == node_pm::Pm::Npm
+        && !m.version.is_empty()
+    {
+        // packageManager: npm@X: node.sh installs that npm.
+        env.push(("FCLAYER_NPM_VERSION".into(), m.version.clone()));
+    }
+    if let Ok(m) = m
         && m.pm != node_pm::Pm::Npm
     {
         env.push(("FCLAYER_NODE_PM".into(), m.pm.name().into()));
@@ -197,7 +205,7 @@ pub fn report(text: &str, console: &crate::console::Console) {
 pub fn describe(runtime: &Runtime, project: &Path, asked: Option<&str>) -> String {
     let node = node_for(runtime, project, asked).map_or("?", |l| l.version);
     match manager(&project.join("package.json")) {
-        Ok(m) if m.pm != node_pm::Pm::Npm => format!(
+        Ok(m) if m.pm != node_pm::Pm::Npm || !m.version.is_empty() => format!(
             "{} {} (Node.js {node})",
             m.pm.name_for_messages(),
             m.version

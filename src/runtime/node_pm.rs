@@ -263,7 +263,16 @@ fn pnpm_isolated(dir: &Path) -> bool {
 pub fn node_needed(pm: Pm, version: &str) -> Option<(u32, u32)> {
     let m = major(version)?;
     match pm {
-        Pm::Npm => None,
+        // What each npm's own package.json asks for (npm 8: ^12.13; 9: ^14.17; 10: ^18.17;
+        // 11: ^20.17).
+        Pm::Npm => Some(match m {
+            ..=6 => (6, 0),
+            7 => (10, 0),
+            8 => (12, 13),
+            9 => (14, 17),
+            10 => (18, 17),
+            _ => (20, 17),
+        }),
         Pm::Pnpm => Some(match m {
             ..=6 => (12, 17),
             7 => (14, 6),
@@ -290,6 +299,10 @@ pub fn check_node(m: &Manager, runtime: &str, full: &str) -> Result<()> {
         return Ok(());
     }
     let instead = match m.pm {
+        Pm::Npm if have >= (18, 17) => "npm@10.9.2",
+        Pm::Npm if have >= (14, 17) => "npm@9.9.4",
+        Pm::Npm if have >= (12, 13) => "npm@8.19.4",
+        Pm::Npm => "npm@6.14.18",
         Pm::Pnpm if have >= (16, 14) => "pnpm@8.15.9",
         Pm::Pnpm if have >= (14, 6) => "pnpm@7.33.7",
         Pm::Pnpm => "pnpm@6.35.1",
@@ -490,5 +503,15 @@ mod tests {
         assert!(e.hint.unwrap().contains("yarn@3"));
         assert!(check_node(&m(Pm::YarnClassic, "1.22.22"), "nodejs8", "8.17.0").is_ok());
         assert!(check_node(&m(Pm::Npm, ""), "nodejs8", "8.17.0").is_ok());
+        // packageManager: npm@X is installed and must run on the runtime's Node.js too.
+        assert!(check_node(&m(Pm::Npm, "10.9.2"), "nodejs18", "18.19.0").is_ok());
+        let e = check_node(&m(Pm::Npm, "10.9.2"), "nodejs16", "16.15.1").unwrap_err();
+        assert!(
+            e.message.contains("npm 10.9.2 needs Node.js 18.17"),
+            "{}",
+            e.message
+        );
+        assert!(e.hint.unwrap().contains("npm@9.9.4"));
+        assert!(check_node(&m(Pm::Npm, "6.14.18"), "nodejs8", "8.17.0").is_ok());
     }
 }
