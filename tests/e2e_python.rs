@@ -125,6 +125,51 @@ fn two_builds_in_fresh_containers_give_identical_bytes() {
     assert!(a == b, "two builds of the same requirements differ");
 }
 
+/// The build container's /opt is a tmpfs (a quarter of the engine's memory; FCLAYER_OPT_MEMORY
+/// caps it): a layer built there, one built with /opt on disk (FCLAYER_OPT_ON_DISK=1) and one
+/// that outgrew a tiny cap and ran again on disk are the same bytes, and the overflow is said.
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn opt_in_memory_on_disk_and_after_outgrowing_memory_give_the_same_bytes() {
+    require_engine_and(&[BASE]);
+    let tmp = tempdir();
+    let project = python_project(tmp.path(), "six==1.16.0\nidna==3.7\n");
+    let zips: Vec<_> = ["memory", "disk", "outgrown"]
+        .iter()
+        .map(|how| tmp.path().join(format!("{how}.zip")))
+        .collect();
+    let memory = Build::python(&project)
+        .arg("--no-cache")
+        .out(&zips[0])
+        .run();
+    assert!(memory.status.success(), "{}", stderr(&memory));
+    assert!(!stderr(&memory).contains("outgrew"), "{}", stderr(&memory));
+    let disk = Build::python(&project)
+        .arg("--no-cache")
+        .env("FCLAYER_OPT_ON_DISK", "1")
+        .out(&zips[1])
+        .run();
+    assert!(disk.status.success(), "{}", stderr(&disk));
+    // idna alone unpacks to more than 64 kB: the install fails for room, and runs again on disk.
+    let outgrown = Build::python(&project)
+        .arg("--no-cache")
+        .env("FCLAYER_OPT_MEMORY", "64k")
+        .out(&zips[2])
+        .run();
+    let err = stderr(&outgrown);
+    assert!(outgrown.status.success(), "{err}");
+    assert!(
+        err.contains("the layer outgrew the memory-backed /opt (65.5 kB)")
+            && err.contains("once more with /opt on the container's disk"),
+        "{err}"
+    );
+    let bytes: Vec<Vec<u8>> = zips.iter().map(|z| std::fs::read(z).unwrap()).collect();
+    assert!(bytes[0].len() > 100_000, "suspiciously small layer");
+    assert!(bytes[0] == bytes[1], "in memory and on disk differ");
+    assert!(bytes[0] == bytes[2], "the rerun on disk differs");
+    assert!(fclayer_containers().is_empty(), "containers left behind");
+}
+
 #[test]
 #[ignore = "needs a Docker engine and base images: run `make test`"]
 fn missing_package_shows_the_installers_exit_code_and_log_tail() {

@@ -54,7 +54,8 @@ if [ -n "${FCLAYER_HOLD:-}" ]; then
   # fclayer copies /opt out of this running container, then stops it (SIGTERM). /opt is deleted
   # first, while it is still only in memory: stopping writes a container's files to disk, and
   # deleting written files is what makes removing a stopped container slow. At most an hour.
-  trap 'rm -rf /opt; exit 0' TERM
+  # A memory-backed /opt (FCLAYER_OPT_IN_MEMORY) goes with the container: nothing to delete.
+  trap 'if [ -z "${FCLAYER_OPT_IN_MEMORY:-}" ]; then rm -rf /opt; fi; exit 0' TERM
   echo "fclayer: holding /opt for copy-out $FCLAYER_HOLD"
   sleep 3600 &
   wait $!

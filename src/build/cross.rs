@@ -140,6 +140,7 @@ impl Cross<'_> {
             network_disabled: false,
             volumes: vec![(volume.to_string(), crate::docker::volume::MOUNT.to_string())],
             hold: false,
+            opt_on_disk: false,
         }
     }
 
@@ -294,6 +295,19 @@ impl Cross<'_> {
         let plan = self.plan;
         if let Some(e) = super::install::hash_failure(exit, plan) {
             return Err(e);
+        }
+        if super::install::outgrew_memory(exit) {
+            return Err(Error::build(format!(
+                "{} (for {}) ran out of room for the layer ({})",
+                plan.python_installer.name(),
+                plan.platform,
+                exit.describe()
+            ))
+            .with_details(tail_details(&exit.tail))
+            .with_hint(format!(
+                "the build container's /opt is in memory, a quarter of the engine's: set {}=1 to put it on disk, or give the engine more memory",
+                crate::docker::OPT_ON_DISK
+            )));
         }
         let source = plan
             .python

@@ -65,6 +65,7 @@ pub(super) async fn install(
         network_disabled: false,
         volumes: vec![(cache_volume, volume::MOUNT.to_string())],
         hold: true,
+        opt_on_disk: false,
     };
     let installers: Vec<String> = kinds.iter().map(|k| describe(*k, plan)).collect();
     let (container, exit) = run_once_more_on_qemu_faults(
@@ -96,9 +97,10 @@ async fn run_once_more_on_qemu_faults(
     console: &Console,
 ) -> Result<(Container, Exit)> {
     let mut attempt = 0;
+    let mut spec = spec.clone();
     loop {
         attempt += 1;
-        let container = engine.create_container(spec).await?;
+        let container = engine.create_container(&spec).await?;
         container.upload("/", inputs.to_vec()).await?;
         let step = console.step(
             "Installing",
@@ -110,6 +112,15 @@ async fn run_once_more_on_qemu_faults(
             return Ok((container, exit));
         }
         drop(step);
+        if container.opt_in_memory() && outgrew_memory(&exit) {
+            console.warn(format!(
+                "the layer outgrew the memory-backed /opt ({}); running the installer once more with /opt on the container's disk (FCLAYER_OPT_ON_DISK=1 goes there at once)",
+                crate::layer::human_bytes(engine.opt_memory().await.unwrap_or(0))
+            ));
+            container.remove().await?;
+            spec.opt_on_disk = true;
+            continue;
+        }
         if retry_under_emulation(exit.code, execution, attempt) {
             console.warn(format!(
                 "the installer was {} under emulation, a known QEMU fault; running it once more",
@@ -120,6 +131,16 @@ async fn run_once_more_on_qemu_faults(
         }
         return Ok((container, exit));
     }
+}
+
+/// An installer that failed because its memory-backed /opt was full (ENOSPC), or whose
+/// container the OOM killer ended: on disk it may fit.
+pub(super) fn outgrew_memory(exit: &Exit) -> bool {
+    exit.oom
+        || exit
+            .tail
+            .iter()
+            .any(|l| l.contains("No space left on device") || l.contains("ENOSPC"))
 }
 
 /// QEMU sometimes crashes an emulated process with SIGSEGV or SIGILL where the same program runs

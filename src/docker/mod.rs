@@ -34,6 +34,25 @@ use crate::error::{Error, Kind, Result};
 
 pub use owner::{LABEL, LABEL_HOST, LABEL_OWNER, LABEL_PID, LABEL_RUN};
 
+/// Set (to anything but 0) to keep every build container's /opt on its disk, not in memory.
+pub const OPT_ON_DISK: &str = "FCLAYER_OPT_ON_DISK";
+
+/// The size cap of a memory-backed /opt instead of a quarter of the engine's memory: bytes, or
+/// with a k, m or g suffix (powers of 1024).
+pub const OPT_MEMORY: &str = "FCLAYER_OPT_MEMORY";
+
+/// `12345`, `64k`, `512m`, `2g`.
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let (digits, shift) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 10),
+        'm' => (&t[..t.len() - 1], 20),
+        'g' => (&t[..t.len() - 1], 30),
+        _ => (&t[..], 0),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
 /// A connection to one Docker engine, and the cleanup registry of this run.
 #[derive(Clone)]
 pub struct Engine {
@@ -46,6 +65,9 @@ pub struct Engine {
     cleanup: Arc<Cleanup>,
     /// What `probe_platform` found, per platform: asked once per run.
     pub(crate) probed: Arc<std::sync::Mutex<HashMap<String, platform::Execution>>>,
+    /// The size cap of a build container's memory-backed /opt (see `RunSpec::hold`), asked of
+    /// the engine once per run; `Some(None)` when it does not say how much memory it has.
+    pub(crate) opt_memory: Arc<tokio::sync::OnceCell<Option<u64>>>,
 }
 
 impl Engine {
@@ -119,6 +141,7 @@ impl Engine {
             found,
             cleanup,
             probed: Arc::default(),
+            opt_memory: Arc::default(),
         })
     }
 
@@ -165,6 +188,29 @@ impl Engine {
             .ok()
             .and_then(|i| i.ncpu)
             .map_or(1, |n| n.max(1) as usize)
+    }
+
+    /// How large a build container's memory-backed /opt may grow: a quarter of the engine's
+    /// memory (an engine VM of 8 GiB gives 2 GiB, more than FC's 500 MB zipped layer unpacks to
+    /// in practice), or FCLAYER_OPT_MEMORY. `None` when the engine does not say, or
+    /// FCLAYER_OPT_ON_DISK is set: then /opt stays on the container's disk.
+    pub async fn opt_memory(&self) -> Option<u64> {
+        if std::env::var_os(OPT_ON_DISK).is_some_and(|v| !v.is_empty() && v != "0") {
+            return None;
+        }
+        if let Some(size) = std::env::var(OPT_MEMORY).ok().and_then(|v| parse_size(&v)) {
+            return Some(size.max(4096));
+        }
+        *self
+            .opt_memory
+            .get_or_init(|| async {
+                let total = self.docker.info().await.ok()?.mem_total?;
+                u64::try_from(total)
+                    .ok()
+                    .map(|t| t / 4)
+                    .filter(|t| *t >= 64 << 20)
+            })
+            .await
     }
 
     /// The engine's own platform, e.g. `linux/amd64`.
@@ -314,6 +360,17 @@ pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn opt_memory_sizes_parse() {
+        assert_eq!(super::parse_size("65536"), Some(65536));
+        assert_eq!(super::parse_size("64k"), Some(64 << 10));
+        assert_eq!(super::parse_size(" 2G "), Some(2 << 30));
+        assert_eq!(super::parse_size("512m"), Some(512 << 20));
+        assert_eq!(super::parse_size("lots"), None);
+        assert_eq!(super::parse_size(""), None);
+    }
+
     use super::*;
 
     #[test]
