@@ -410,7 +410,9 @@ impl BuildPlan {
         };
         let python = python_input(spec, &mode, runtime, arch)?;
         let ca = ca_bundle(args.ca_cert.as_deref(), host.ssl_cert_file.as_deref())?;
-        let (env, secrets) = installer_host_env(project, host);
+        let (env, mut secrets) = installer_host_env(project, host);
+        // The logins of a lock's private indexes (pyformats::index).
+        secrets.extend(python.iter().flat_map(|p| p.secrets.iter().cloned()));
         let base_image = spec
             .base_image
             .clone()

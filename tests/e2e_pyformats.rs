@@ -272,3 +272,150 @@ fn a_uv_lock_for_linux_arm64_is_fetched_natively_with_its_fork_for_the_runtime()
     );
     no_containers_left();
 }
+
+/// A private index served on this machine (tests/support/index_server.py) behind basic auth,
+/// reached by the build containers through the engine's bridge. Killed when dropped.
+struct PrivateIndex {
+    child: std::process::Child,
+    url: String,
+    sha256: String,
+    dir: PathBuf,
+}
+
+impl PrivateIndex {
+    fn start(dir: &Path, user: &str, password: &str) -> PrivateIndex {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("python3")
+            .arg(repo().join("tests/support/index_server.py"))
+            .args([dir.to_str().unwrap(), user, password])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 starts the index server");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let (port, sha256) = line.trim().split_once(' ').expect("PORT SHA256");
+        let gateway = docker(&[
+            "network",
+            "inspect",
+            "bridge",
+            "--format",
+            "{{(index .IPAM.Config 0).Gateway}}",
+        ]);
+        PrivateIndex {
+            child,
+            url: format!("http://{}:{port}/simple", gateway.trim()),
+            sha256: sha256.to_string(),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// The requests it answered: (path, status).
+    fn requests(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(self.dir.join("requests.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(p, s)| (p.to_string(), s.to_string()))
+            .collect()
+    }
+}
+
+impl Drop for PrivateIndex {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs a Docker engine and base images: run `make test`"]
+fn a_lock_from_a_private_index_gets_its_login_and_shows_it_nowhere() {
+    require_engine_and(&[PYTHON_BASE]);
+    let tmp = tempdir();
+    let served = tmp.path().join("index");
+    std::fs::create_dir_all(&served).unwrap();
+    let user = format!("robot-{}", std::process::id());
+    let password = format!("pw-{}-{}", std::process::id(), next_second());
+    let index = PrivateIndex::start(&served, &user, &password);
+    // A uv project whose only dependency is on the private index, as `uv lock` writes it.
+    let dir = tmp.path().join("private");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("pyproject.toml"),
+        format!(
+            "[project]\nname = \"app\"\nversion = \"0.1.0\"\nrequires-python = \">=3.9\"\ndependencies = [\"fclayer-private==1.0\"]\n\n[[tool.uv.index]]\nname = \"corp\"\nurl = \"{}\"\n",
+            index.url
+        ),
+    )
+    .unwrap();
+    let files = index.url.trim_end_matches("/simple");
+    std::fs::write(
+        dir.join("uv.lock"),
+        format!(
+            "version = 1\nrevision = 3\nrequires-python = \">=3.9\"\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\nsource = {{ virtual = \".\" }}\ndependencies = [\n    {{ name = \"fclayer-private\" }},\n]\n\n[package.metadata]\nrequires-dist = [{{ name = \"fclayer-private\", specifier = \"==1.0\" }}]\n\n[[package]]\nname = \"fclayer-private\"\nversion = \"1.0\"\nsource = {{ registry = \"{}\" }}\nwheels = [\n    {{ url = \"{files}/files/fclayer_private-1.0-py3-none-any.whl\", hash = \"sha256:{}\" }},\n]\n",
+            index.url, index.sha256
+        ),
+    )
+    .unwrap();
+
+    // Without the login: the index refuses, the build fails naming it, and leaves nothing.
+    let zip = tmp.path().join("private.zip");
+    let out = Build::python(&dir).out(&zip).run();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&index.url), "the index is not named: {err}");
+    assert!(!zip.exists(), "a ZIP was left");
+    no_containers_left();
+    assert!(
+        index.requests().iter().all(|(_, s)| s == "401"),
+        "{:?}",
+        index.requests()
+    );
+
+    // With uv's variables for the index named `corp`: installed from there, with pip and uv.
+    for installer in ["uv", "pip"] {
+        let out = Build::python(&dir)
+            .args(["--installer", installer, "--no-cache"])
+            .env("UV_INDEX_CORP_USERNAME", &user)
+            .env("UV_INDEX_CORP_PASSWORD", &password)
+            .out(&zip)
+            .run();
+        let (err, said) = (stderr(&out), stdout(&out));
+        assert!(out.status.success(), "{installer}: {err}");
+        assert!(
+            err.contains(&format!(
+                "1 pinned package with their hashes for python3.9 on x86_64, from {} (login from the environment)",
+                index.url
+            )),
+            "{err}"
+        );
+        assert_eq!(dists(&zip), ["fclayer-private==1.0"], "{installer}");
+        // The login reached the index...
+        assert!(
+            index
+                .requests()
+                .iter()
+                .any(|(p, s)| p.ends_with(".whl") && s == "200"),
+            "{installer}: the wheel was never served: {:?}",
+            index.requests()
+        );
+        // ...and nothing else: not what fclayer printed, the layer, or the manifest.
+        let manifest = std::fs::read(zip.with_file_name("private.manifest.json")).unwrap();
+        let layer = zip_to_tar(&zip);
+        for (what, hay) in [
+            ("stderr", err.as_bytes()),
+            ("stdout", said.as_bytes()),
+            ("the manifest", &manifest[..]),
+            ("the layer", &layer[..]),
+        ] {
+            let found = hay
+                .windows(password.len())
+                .any(|w| w == password.as_bytes());
+            assert!(!found, "{installer}: the password is in {what}");
+        }
+        no_containers_left();
+    }
+    imports(&zip, "fclayer_private");
+}

@@ -10,6 +10,16 @@ if [ -f /fclayer/ca.crt ]; then
   done >/fclayer/ca-bundle.crt
   cat /fclayer/ca.crt >>/fclayer/ca-bundle.crt
 fi
+# The logins of a lock's private indexes, for pip and uv (both read NETRC); never in /opt.
+if [ -n "${FCLAYER_NETRC:-}" ]; then
+  (umask 077 && printf '%s' "$FCLAYER_NETRC" >/fclayer/netrc)
+  export NETRC=/fclayer/netrc
+  unset FCLAYER_NETRC
+fi
+# A lock's plain-http indexes: pip ignores them unless trusted (python.sh hands uv the same).
+if [ -n "${FCLAYER_TRUSTED_HOSTS:-}" ]; then
+  export PIP_TRUSTED_HOST="${PIP_TRUSTED_HOST:+$PIP_TRUSTED_HOST }$FCLAYER_TRUSTED_HOSTS"
+fi
 if [ -d /opt ] && [ -n "$(ls -A /opt 2>/dev/null)" ]; then
   echo "fclayer: moving the base image's /opt aside (it is not part of the layer)"
   mkdir -p /var/tmp/fclayer-base-opt

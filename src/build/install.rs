@@ -263,6 +263,15 @@ pub(super) fn installer_env(plan: &BuildPlan, kinds: &[Kind]) -> Vec<(String, St
         });
     }
     env.push(("FCLAYER_ARCH".into(), plan.arch.name().into()));
+    // A lock's index logins: entry.sh writes them to a netrc file outside /opt for pip and uv.
+    if let Some(py) = plan.python.as_ref() {
+        if let Some(netrc) = &py.netrc {
+            env.push(("FCLAYER_NETRC".into(), netrc.clone()));
+        }
+        if !py.trusted_hosts.is_empty() {
+            env.push(("FCLAYER_TRUSTED_HOSTS".into(), py.trusted_hosts.join(" ")));
+        }
+    }
     // Byte-code and --slim run in entry.sh after the installers (images/install/bytecode.py,
     // slim.py); FCLAYER_PYVER is the version whose magic number the byte-code must carry.
     if let Some(py) = rt.python.filter(|_| kinds.contains(&Kind::Python)) {

@@ -115,9 +115,13 @@ mod tests {
                     version: v.to_string(),
                     hashes: vec!["sha256:00".into()],
                     files: Vec::new(),
+                    index: None,
                 })
                 .collect(),
             selection: Selection::default(),
+            netrc: None,
+            secrets: Vec::new(),
+            trusted_hosts: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@
 //!
 //! Detection order (`ORDER`): the most exact first, a lock over a bare manifest.
 
+pub mod index;
 mod marker;
 mod pipfile;
 mod poetry;
@@ -19,6 +20,8 @@ mod pyproject;
 mod uv;
 
 use std::collections::BTreeSet;
+
+use index::Index;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -114,6 +117,8 @@ pub struct Pin {
     /// The file names the lock lists (wheels and sdists), when it lists them (Pipfile.lock
     /// does not): checked against the target's tags.
     pub files: Vec<String>,
+    /// The index the lock takes it from, when that is not PyPI.
+    pub index: Option<Index>,
 }
 
 /// The Python input of a build: which file, and what pip gets.
@@ -129,6 +134,11 @@ pub struct PythonInput {
     /// The pins of a lock (empty for pyproject.toml and requirements.txt).
     pub pins: Vec<Pin>,
     pub selection: Selection,
+    /// The netrc file of the lock's indexes' logins (see `index`), and the values in it.
+    pub netrc: Option<String>,
+    pub secrets: Vec<String>,
+    /// The hosts of the lock's plain-http indexes, for pip's `PIP_TRUSTED_HOST`.
+    pub trusted_hosts: Vec<String>,
 }
 
 /// Where the generated requirements file goes in the build container (never /opt, never over a
@@ -165,13 +175,31 @@ impl PythonInput {
                 "{} [project].dependencies, resolved at build time (no lock, no hashes)",
                 self.file
             ),
-            _ => format!(
-                "{}: {} pinned package{} with their hashes for {}",
-                self.file,
-                self.pins.len(),
-                if self.pins.len() == 1 { "" } else { "s" },
-                target.describe()
-            ),
+            _ => {
+                let indexes = index::distinct(self.pins.iter().filter_map(|p| p.index.as_ref()));
+                let from = match indexes.as_slice() {
+                    [] => String::new(),
+                    list => format!(
+                        ", from {}{}",
+                        list.iter()
+                            .map(|i| i.url.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        if self.netrc.is_some() {
+                            " (login from the environment)"
+                        } else {
+                            ""
+                        }
+                    ),
+                };
+                format!(
+                    "{}: {} pinned package{} with their hashes for {}{from}",
+                    self.file,
+                    self.pins.len(),
+                    if self.pins.len() == 1 { "" } else { "s" },
+                    target.describe()
+                )
+            }
         };
         let mut sel = Vec::new();
         if !self.selection.groups.is_empty() {
@@ -255,6 +283,9 @@ pub fn read(
         generated: None,
         pins: Vec::new(),
         selection: sel.clone(),
+        netrc: None,
+        secrets: Vec::new(),
+        trusted_hosts: Vec::new(),
     };
     let pins = match format {
         Format::Requirements => {
@@ -295,6 +326,9 @@ pub fn read(
     for pin in &pins {
         check_installable(pin, &input.file, target)?;
     }
+    let indexes = index::distinct(pins.iter().filter_map(|p| p.index.as_ref()));
+    (input.netrc, input.secrets) = index::netrc(&indexes)?;
+    input.trusted_hosts = index::trusted_hosts(&indexes);
     input.generated = Some(render(&input.file, &pins, target));
     input.pins = pins;
     Ok(input)
@@ -388,6 +422,9 @@ fn header(file: &str, target: &Target, hashed: bool) -> String {
 /// scripts that keep a file's option lines, such as python-wheels.sh, never see a bare `--hash`).
 fn render(file: &str, pins: &[Pin], target: &Target) -> String {
     let mut text = header(file, target, true);
+    text.push_str(&index::requirement_lines(&index::distinct(
+        pins.iter().filter_map(|p| p.index.as_ref()),
+    )));
     for pin in pins {
         text.push_str(&format!("{}=={}", pin.name, pin.version));
         for h in &pin.hashes {
@@ -799,6 +836,7 @@ pub(crate) mod tests {
                 "fastlib-1.0-cp39-cp39-manylinux_2_28_x86_64.whl".into(),
                 "fastlib-1.0-cp39-cp39-macosx_11_0_arm64.whl".into(),
             ],
+            index: None,
         };
         let t = target("python3.9", Arch::X86_64);
         let e = check_installable(&pin, "uv.lock", &t).unwrap_err();

@@ -28,6 +28,14 @@ struct Lock {
 #[derive(Deserialize)]
 struct Meta {
     hash: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    sources: Vec<Source>,
+}
+
+#[derive(Deserialize)]
+struct Source {
+    name: Option<String>,
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +44,8 @@ struct Entry {
     #[serde(default)]
     hashes: Vec<String>,
     markers: Option<String>,
+    /// The name of the source it comes from (the first source when not given).
+    index: Option<String>,
 }
 
 pub(super) fn pins(path: &Path, sel: &Selection, target: &Target) -> Result<Vec<Pin>> {
@@ -77,11 +87,21 @@ pub(super) fn pins(path: &Path, sel: &Selection, target: &Target) -> Result<Vec<
                 ))
                 .with_hint("fclayer installs locked packages from an index with their hashes; publish the package to an index, or use a requirements.txt")
             })?;
+        let sources = lock.meta.as_ref().map_or(&[][..], |m| &m.sources[..]);
+        let source = match &e.index {
+            Some(wanted) => sources
+                .iter()
+                .find(|s| s.name.as_deref() == Some(wanted.as_str())),
+            None => sources.first(),
+        };
         pins.push(Pin {
             name: name.clone(),
             version: version.to_string(),
             hashes: e.hashes.clone(),
             files: Vec::new(),
+            index: source
+                .and_then(|s| s.url.as_deref())
+                .and_then(super::index::pipenv),
         });
     }
     super::finish_pins(pins, path)

@@ -57,6 +57,7 @@ struct Source {
     #[serde(rename = "type")]
     kind: String,
     url: Option<String>,
+    reference: Option<String>,
 }
 
 /// The pins of `path` (a poetry.lock) for the target and the selected groups and extras.
@@ -141,6 +142,11 @@ fn pin_of(p: &Package, path: &Path) -> Result<Pin> {
         version: p.version.clone(),
         hashes: p.files.iter().map(|f| f.hash.clone()).collect(),
         files: p.files.iter().map(|f| f.file.clone()).collect(),
+        index: p
+            .source
+            .as_ref()
+            .filter(|s| s.kind == "legacy")
+            .and_then(|s| super::index::poetry(s.url.as_deref()?, s.reference.as_deref())),
     })
 }
 
@@ -364,5 +370,42 @@ mod tests {
         assert!(e.message.contains("out of date"), "{}", e.message);
         assert!(e.details[0].contains("attrs"));
         assert!(e.hint.unwrap().contains("poetry lock"));
+    }
+
+    #[test]
+    fn a_package_from_a_legacy_source_brings_its_index_into_the_generated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = std::fs::read_to_string(fixture("poetry").join("poetry.lock")).unwrap();
+        let at = lock
+            .find("name = \"requests\"")
+            .expect("requests is locked");
+        let next = at
+            + lock[at..]
+                .find("\n[[package]]")
+                .expect("a package after it");
+        let source = "\n[package.source]\ntype = \"legacy\"\nurl = \"https://pkgs.corp.example/simple\"\nreference = \"corp\"\n";
+        let lock = format!("{}{source}{}", &lock[..next], &lock[next..]);
+        std::fs::write(dir.path().join("poetry.lock"), lock).unwrap();
+        std::fs::copy(
+            fixture("poetry").join("pyproject.toml"),
+            dir.path().join("pyproject.toml"),
+        )
+        .unwrap();
+        let t = target("python3.9", Arch::X86_64);
+        let input = read(dir.path(), None, &Selection::default(), &t).unwrap();
+        let text = input.generated.as_deref().unwrap();
+        assert_eq!(
+            text.matches("--extra-index-url https://pkgs.corp.example/simple\n")
+                .count(),
+            1,
+            "{text}"
+        );
+        // No POETRY_HTTP_BASIC_CORP_* set here: no login, nothing to trust (https).
+        assert!(input.netrc.is_none() && input.trusted_hosts.is_empty());
+        assert!(
+            input
+                .describe(&t)
+                .contains(", from https://pkgs.corp.example/simple")
+        );
     }
 }

@@ -38,6 +38,8 @@ struct Package {
     vcs: Option<toml::Value>,
     directory: Option<toml::Value>,
     archive: Option<toml::Value>,
+    /// The index it comes from (PEP 751 `packages.index`).
+    index: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -134,6 +136,10 @@ fn pin_of(p: &Package, env: &super::Env, py: &str, path: &Path, text: &str) -> R
         version: version.clone(),
         hashes,
         files,
+        index: p
+            .index
+            .as_deref()
+            .and_then(|url| super::index::Index::at(url, None)),
     }))
 }
 

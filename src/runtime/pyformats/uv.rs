@@ -223,11 +223,17 @@ fn pin_of(pkg: &Package, path: &Path) -> Result<Pin> {
             .or_else(|| f.url.as_deref().or(f.path.as_deref()).map(url_file));
         files.extend(name);
     }
+    let index = pkg
+        .source
+        .get("registry")
+        .and_then(|v| v.as_str())
+        .and_then(|url| super::index::uv(url, path));
     Ok(Pin {
         name: pkg.name.clone(),
         version: pkg.version.clone().unwrap_or_default(),
         hashes,
         files,
+        index,
     })
 }
 
