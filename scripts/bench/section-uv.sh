@@ -8,10 +8,13 @@
 #   default) vs `--installer pip` vs `sam build --use-container` + SAM's zipper (the sam section's
 #   setup: aws-sam-cli from PyPI, a local stand-in of SAM's build image). Cold means the uv and pip
 #   folders of fclayer's download-cache volume for custom.debian12 are emptied before every
-#   fclayer run (SAM keeps no download cache between builds). Goal: uv <= 0.25x SAM.
+#   fclayer run (SAM keeps no download cache between builds). Goal: uv <= 0.25x SAM. Also
+#   `--no-bytecode` vs SAM, like for like (SAM's layer has no byte-code; fclayer compiles it by
+#   default, ~1 s of the build on 2 cores).
 # - A linux/arm64 layer of the same wheel-only requirements from this linux/amd64 engine: the
 #   native fetch with uv (the default) and with pip vs `--emulate` (everything under QEMU), the
 #   download caches of every path emptied before each run. Goal: >= 8x for the native fetch.
+#   Both again with --no-bytecode (under --emulate the byte-code is compiled under QEMU).
 # - uv's download cache: the same cold build again with the cache warm (nothing downloaded).
 # - A uv.lock project (tests/fixtures/pyformats/uv-fork: numpy, locked per Python version):
 #   `fclayer build` of the folder vs the procedure by hand, `uv export --frozen --no-dev
@@ -51,6 +54,8 @@ bench_uv_cold() { # HAVE_SAM
     -n uv "$FCLAYER -q build $project $args -o $UV_OUT/uv.zip"
     --prepare "$clear; rm -f $UV_OUT/pip.zip"
     -n pip "$FCLAYER -q build $project $args --installer pip -o $UV_OUT/pip.zip"
+    --prepare "$clear; rm -f $UV_OUT/uv-nobytecode.zip"
+    -n uv-nobytecode "$FCLAYER -q build $project $args --no-bytecode -o $UV_OUT/uv-nobytecode.zip"
   )
   if [ "$have_sam" = yes ]; then
     cmds+=(--prepare "rm -rf $SAM_DIR/project/.aws-sam $SAM_OUT/sam.zip"
@@ -72,6 +77,10 @@ bench_uv_cold() { # HAVE_SAM
     result uv "time ratio fclayer (uv) / SAM (cold)" "${r}x" "<= 0.25x" "$(verdict "$r" le 0.25)"
     r=$(div "$(hf "$j" pip mean)" "$(hf "$j" sam mean)")
     result uv "time ratio fclayer (pip) / SAM (cold)" "${r}x"
+    # Like for like: SAM's layer carries no byte-code, fclayer's does unless --no-bytecode.
+    result uv "fclayer build, uv, --no-bytecode, no download cache" "$(hf_cell "$j" uv-nobytecode)"
+    r=$(div "$(hf "$j" uv-nobytecode mean)" "$(hf "$j" sam mean)")
+    result uv "time ratio fclayer (uv, --no-bytecode) / SAM (cold; neither layer has byte-code)" "${r}x" "<= 0.25x" "$(verdict "$r" le 0.25)"
   else
     result uv "time ratio fclayer (uv) / SAM" "not measured: SAM cannot run here ($SAM_UNAVAILABLE)" "<= 0.25x" "NOT met"
   fi
@@ -105,7 +114,9 @@ bench_uv_arm64() {
   bench uv-cross --runs "$runs" --prepare "$clear" \
     -n native-uv "$FCLAYER -q build $project $args -o $UV_OUT/arm-uv.zip" \
     -n native-pip "$FCLAYER -q build $project $args --installer pip -o $UV_OUT/arm-pip.zip" \
-    -n emulated "$FCLAYER -q build $project $args --emulate -o $UV_OUT/arm-emulated.zip"
+    -n emulated "$FCLAYER -q build $project $args --emulate -o $UV_OUT/arm-emulated.zip" \
+    -n native-nobytecode "$FCLAYER -q build $project $args --no-bytecode -o $UV_OUT/arm-uv-nb.zip" \
+    -n emulated-nobytecode "$FCLAYER -q build $project $args --emulate --no-bytecode -o $UV_OUT/arm-emulated-nb.zip"
   j=$WORK/hyperfine/uv-cross.json
   result uv "arm64 target, native fetch with uv (no arm64 container)" "$(hf_cell "$j" native-uv)"
   result uv "arm64 target, native fetch with pip" "$(hf_cell "$j" native-pip)"
@@ -114,6 +125,9 @@ bench_uv_arm64() {
   result uv "speed-up native fetch (uv) vs --emulate" "${r}x" ">= 8x" "$(verdict "$r" ge 8)"
   r=$(div "$(hf "$j" emulated mean)" "$(hf "$j" native-pip mean)" 1)
   result uv "speed-up native fetch (pip) vs --emulate" "${r}x"
+  r=$(div "$(hf "$j" emulated-nobytecode mean)" "$(hf "$j" native-nobytecode mean)" 1)
+  result uv "speed-up native fetch (uv) vs --emulate, both --no-bytecode" \
+    "$(hf_cell "$j" native-nobytecode) vs $(hf_cell "$j" emulated-nobytecode): ${r}x"
 }
 
 bench_uv_lock() {
