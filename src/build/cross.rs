@@ -285,18 +285,24 @@ impl Cross<'_> {
             });
         }
         drop(step);
+        let in_memory = container.opt_in_memory();
         container.remove().await?;
-        self.fetch_failure(&exit, emulated)
+        self.fetch_failure(&exit, emulated, in_memory)
     }
 
     /// Why a native pip run failed: a hash the lock does not match, or requirements with no
     /// wheel (to build under emulation, which a lock cannot take), or another error.
-    fn fetch_failure(&self, exit: &Exit, emulated: &BTreeSet<String>) -> Result<Round> {
+    fn fetch_failure(
+        &self,
+        exit: &Exit,
+        emulated: &BTreeSet<String>,
+        in_memory: bool,
+    ) -> Result<Round> {
         let plan = self.plan;
         if let Some(e) = super::install::hash_failure(exit, plan) {
             return Err(e);
         }
-        if super::install::outgrew_memory(exit) {
+        if in_memory && super::install::outgrew_memory(exit) {
             return Err(Error::build(format!(
                 "{} (for {}) ran out of room for the layer ({})",
                 plan.python_installer.name(),

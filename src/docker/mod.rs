@@ -360,18 +360,17 @@ pub(crate) fn is_not_found(e: &bollard::errors::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn opt_memory_sizes_parse() {
-        assert_eq!(super::parse_size("65536"), Some(65536));
-        assert_eq!(super::parse_size("64k"), Some(64 << 10));
-        assert_eq!(super::parse_size(" 2G "), Some(2 << 30));
-        assert_eq!(super::parse_size("512m"), Some(512 << 20));
-        assert_eq!(super::parse_size("lots"), None);
-        assert_eq!(super::parse_size(""), None);
+        assert_eq!(parse_size("65536"), Some(65536));
+        assert_eq!(parse_size("64k"), Some(64 << 10));
+        assert_eq!(parse_size(" 2G "), Some(2 << 30));
+        assert_eq!(parse_size("512m"), Some(512 << 20));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size(""), None);
     }
-
-    use super::*;
 
     #[test]
     fn short_ids_are_twelve_characters_without_the_digest_name() {

@@ -149,26 +149,38 @@ fn env_login(prefix: &str, name: &str) -> Option<Login> {
     (!user.is_empty() || !password.is_empty()).then_some(Login { user, password })
 }
 
-/// uv: the index at `url`, its login from `UV_INDEX_<NAME>_*` where pyproject.toml (beside
-/// `lock`) names that URL.
-pub fn uv(url: &str, lock: &Path) -> Option<Index> {
-    let pyproject = lock.with_file_name("pyproject.toml");
-    let name = std::fs::read_to_string(pyproject)
+/// uv's index names, read once from the pyproject.toml beside `lock`: `[[tool.uv.index]]`'s
+/// (URL without a trailing slash, name) pairs.
+pub fn uv_names(lock: &Path) -> Vec<(String, String)> {
+    let doc = std::fs::read_to_string(lock.with_file_name("pyproject.toml"))
         .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .and_then(|doc| {
-            let same = |u: &str| u.trim_end_matches('/') == url.trim_end_matches('/');
-            doc.get("tool")?
-                .get("uv")?
-                .get("index")?
-                .as_array()?
-                .iter()
-                .find(|i| i.get("url").and_then(|u| u.as_str()).is_some_and(same))?
-                .get("name")?
-                .as_str()
-                .map(str::to_string)
-        });
-    Index::at(url, name.and_then(|n| env_login("UV_INDEX_", &n)))
+        .and_then(|t| t.parse::<toml::Table>().ok());
+    let entries = doc
+        .as_ref()
+        .and_then(|d| d.get("tool")?.get("uv")?.get("index")?.as_array());
+    entries
+        .into_iter()
+        .flatten()
+        .filter_map(|i| {
+            let url = i.get("url")?.as_str()?.trim_end_matches('/');
+            Some((url.to_string(), i.get("name")?.as_str()?.to_string()))
+        })
+        .collect()
+}
+
+/// uv: the index at `url`, its login from `UV_INDEX_<NAME>_*` where `names` (`uv_names`) names
+/// that URL.
+pub fn uv(url: &str, names: &[(String, String)]) -> Option<Index> {
+    let index = Index::at(url, None)?;
+    let wanted = url.trim_end_matches('/');
+    let login = names
+        .iter()
+        .find(|(u, _)| u == wanted)
+        .and_then(|(_, n)| env_login("UV_INDEX_", n));
+    Some(Index {
+        login: login.or(index.login),
+        ..index
+    })
 }
 
 /// Poetry: a `legacy` source, its login from `POETRY_HTTP_BASIC_<REFERENCE>_*`.

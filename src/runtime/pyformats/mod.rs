@@ -20,10 +20,10 @@ mod pyproject;
 mod uv;
 
 use std::collections::BTreeSet;
-
-use index::Index;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use index::Index;
 
 pub use marker::{Env, evaluate, normalize, specifier_matches};
 
@@ -329,7 +329,7 @@ pub fn read(
     let indexes = index::distinct(pins.iter().filter_map(|p| p.index.as_ref()));
     (input.netrc, input.secrets) = index::netrc(&indexes)?;
     input.trusted_hosts = index::trusted_hosts(&indexes);
-    input.generated = Some(render(&input.file, &pins, target));
+    input.generated = Some(render(&input.file, &pins, &indexes, target));
     input.pins = pins;
     Ok(input)
 }
@@ -420,11 +420,9 @@ fn header(file: &str, target: &Target, hashed: bool) -> String {
 
 /// The complete requirements file of a lock: one line per pin, its hashes on the same line (so
 /// scripts that keep a file's option lines, such as python-wheels.sh, never see a bare `--hash`).
-fn render(file: &str, pins: &[Pin], target: &Target) -> String {
+fn render(file: &str, pins: &[Pin], indexes: &[&Index], target: &Target) -> String {
     let mut text = header(file, target, true);
-    text.push_str(&index::requirement_lines(&index::distinct(
-        pins.iter().filter_map(|p| p.index.as_ref()),
-    )));
+    text.push_str(&index::requirement_lines(indexes));
     for pin in pins {
         text.push_str(&format!("{}=={}", pin.name, pin.version));
         for h in &pin.hashes {

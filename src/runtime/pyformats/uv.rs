@@ -110,6 +110,7 @@ pub(super) fn pins(path: &Path, sel: &Selection, target: &Target) -> Result<Vec<
         }
     };
     check_fresh(path, root)?;
+    let index_names = super::index::uv_names(path);
     let env = target.env(sel, &[]);
     let holds = |m: &Option<String>| -> Result<bool> {
         match m {
@@ -150,7 +151,7 @@ pub(super) fn pins(path: &Path, sel: &Selection, target: &Target) -> Result<Vec<
         if pkg.is_root() {
             continue;
         }
-        pins.push(pin_of(pkg, path)?);
+        pins.push(pin_of(pkg, path, &index_names)?);
         queue.extend(pkg.dependencies.iter().cloned());
         for extra in &dep.extra {
             if let Some(deps) = pkg.optional_dependencies.get(extra) {
@@ -196,7 +197,7 @@ fn choose<'a>(
     .with_hint("the lock is incomplete or out of date: run `uv lock`"))
 }
 
-fn pin_of(pkg: &Package, path: &Path) -> Result<Pin> {
+fn pin_of(pkg: &Package, path: &Path, index_names: &[(String, String)]) -> Result<Pin> {
     if pkg.source_kind() != "registry" {
         return Err(Error::input(format!(
             "{}: {} comes from a {} source ({}), not a package index",
@@ -227,7 +228,7 @@ fn pin_of(pkg: &Package, path: &Path) -> Result<Pin> {
         .source
         .get("registry")
         .and_then(|v| v.as_str())
-        .and_then(|url| super::index::uv(url, path));
+        .and_then(|url| super::index::uv(url, index_names));
     Ok(Pin {
         name: pkg.name.clone(),
         version: pkg.version.clone().unwrap_or_default(),
